@@ -1,0 +1,20 @@
+"""Alembic environment: always run on a connection handed in by `amanat.core.migrations`."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from amanat.schema import metadata
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise SystemExit("Run migrations with `amanat db upgrade`, not the alembic command.")
+
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,81 @@
+"""`amanat serve`: check everything, then serve HTTPS (or HTTP behind a trusted proxy)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from amanat.core.logging import configure_logging
+from amanat.core.runtime import open_runtime
+from amanat.core.settings import Settings, load_settings
+from amanat.core.tls import TLS12_CIPHERS, server_ssl_context, tls_files
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    behind_proxy: Annotated[
+        bool,
+        typer.Option(
+            "--behind-proxy",
+            help="Serve plain HTTP to a TLS-terminating proxy listed in AMANAT_TRUSTED_PROXIES.",
+        ),
+    ] = False,
+) -> None:
+    """Serve Amanat (HTTPS with a development certificate unless one is configured)."""
+    os.umask(0o077)  # the database, keys and certificates are for this user's eyes only
+    overrides = {"host": host, "port": port, "workers": workers}
+    if behind_proxy:
+        overrides["behind_proxy"] = True
+    # Worker processes read their settings from the environment: pass the flags on that way.
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ[f"AMANAT_{name.upper()}"] = (
+                str(value).lower() if value is True else str(value)
+            )
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    asyncio.run(_preflight(settings))
+
+    ssl_options: dict[str, object] = {}
+    scheme = "http"
+    if not settings.behind_proxy:
+        files = tls_files(settings)
+        server_ssl_context(files)
+        ssl_options = {
+            "ssl_certfile": str(files.cert),
+            "ssl_keyfile": str(files.key),
+            "ssl_ciphers": TLS12_CIPHERS,
+        }
+        scheme = "https"
+
+    typer.echo(f"Amanat is serving at {scheme}://{_display_host(settings)}:{settings.port}/")
+    typer.echo(f"Data directory: {settings.data_dir.resolve()}")
+    uvicorn.run(
+        "amanat.web.app:create_app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        **ssl_options,  # type: ignore[arg-type]
+    )
+
+
+async def _preflight(settings: Settings) -> None:
+    runtime = await open_runtime(settings)
+    await runtime.database.dispose()
+
+
+def _display_host(settings: Settings) -> str:
+    if settings.host in ("0.0.0.0", "::"):  # noqa: S104
+        return "127.0.0.1"
+    return f"[{settings.host}]" if ":" in settings.host else settings.host

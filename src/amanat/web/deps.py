@@ -1,0 +1,37 @@
+"""Request-scoped dependencies shared by every domain's routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from amanat.core.settings import Settings
+from amanat.web.state import AppState
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.amanat
+    return state
+
+
+async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The one owner of a request's session: commit on success, roll back on any error."""
+    database = app_state(request).require_database()
+    async with database.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+def settings_of(request: Request) -> Settings:
+    return app_state(request).settings
+
+
+DbSession = Annotated[AsyncSession, Depends(db_session)]
+CurrentSettings = Annotated[Settings, Depends(settings_of)]

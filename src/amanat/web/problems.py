@@ -1,0 +1,160 @@
+"""Error responses: RFC 9457 problem+json for the API, a plain HTML page for people.
+
+Every error a client sees goes through here, so none carries a traceback, an input value or
+personal data; a 500 carries only the request id as a reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
+
+from amanat.core.errors import AmanatError
+from amanat.web.templating import render
+
+PROBLEM_JSON = "application/problem+json"
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+_STATUS_MESSAGES = {
+    404: "There is nothing at this address.",
+    405: "This address does not accept that method.",
+    413: "The request body is larger than this service accepts.",
+    500: "Something went wrong on our side. Quote the reference if you contact support.",
+}
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_JSON
+
+
+def wants_json(scope: Scope) -> bool:
+    path: str = scope.get("path", "")
+    if path.startswith("/api/") or path in ("/healthz", "/readyz", "/metrics"):
+        return True
+    for name, value in scope.get("headers", []):
+        if name == b"accept":
+            accept = value.decode("latin-1")
+            return "json" in accept and "text/html" not in accept
+    return False
+
+
+def problem(
+    scope: Scope,
+    *,
+    status: int,
+    code: str,
+    detail: str,
+    title: str | None = None,
+    extra: dict[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    request_id = scope.get("state", {}).get("request_id", "")
+    title = title or HTTPStatus(status).phrase
+    if wants_json(scope):
+        body: dict[str, Any] = {
+            "type": f"urn:amanat:problem:{code}",
+            "title": title,
+            "status": status,
+            "code": code,
+            "detail": detail,
+            "request_id": request_id,
+        }
+        if extra:
+            body.update(extra)
+        return ProblemResponse(body, status_code=status, headers=headers)
+    return render(
+        None,
+        "error.html",
+        {
+            "status": status,
+            "title": title,
+            "detail": detail,
+            "request_id": request_id,
+            "code": code,
+        },
+        status_code=status,
+        nonce=scope.get("state", {}).get("csp_nonce", ""),
+    )
+
+
+def internal_error_response(scope: Scope, request_id: str) -> Response:
+    return problem(scope, status=500, code="internal_error", detail=_STATUS_MESSAGES[500])
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AmanatError)
+    return problem(
+        request.scope,
+        status=exc.status,
+        code=exc.code,
+        detail=exc.message,
+        title=exc.title,
+        extra=exc.extra or None,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _STATUS_CODES.get(exc.status_code, "http_error")
+    detail = _STATUS_MESSAGES.get(exc.status_code)
+    if detail is None:
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    return problem(
+        request.scope, status=exc.status_code, code=code, detail=detail, headers=exc.headers
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(error.get("type") == "json_invalid" for error in errors):
+        return problem(
+            request.scope,
+            status=400,
+            code="malformed_json",
+            detail="The request body is not valid JSON.",
+        )
+    # Field locations and messages only: the rejected input values are never echoed back.
+    fields = [
+        {
+            "field": ".".join(str(part) for part in error.get("loc", ())),
+            "code": error.get("type", "invalid"),
+            "message": error.get("msg", "invalid value"),
+        }
+        for error in errors
+    ]
+    return problem(
+        request.scope,
+        status=422,
+        code="invalid_input",
+        detail="Some fields are missing or invalid.",
+        extra={"errors": fields},
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AmanatError, _domain_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
