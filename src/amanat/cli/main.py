@@ -10,7 +10,7 @@ from typing import NoReturn
 
 import typer
 
-from amanat.cli import check, db, serve
+from amanat.cli import admin, audit, check, db, serve, worker
 from amanat.core.errors import ConfigurationError
 
 app = typer.Typer(
@@ -23,7 +23,10 @@ app = typer.Typer(
 )
 app.command("serve")(serve.serve)
 app.command("check")(check.check)
+app.command("worker")(worker.worker)
 app.add_typer(db.app, name="db")
+app.add_typer(admin.app, name="admin")
+app.add_typer(audit.app, name="audit")
 
 
 def fail(message: str, status: int = 2) -> NoReturn:

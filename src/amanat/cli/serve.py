@@ -9,10 +9,12 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from amanat.core.db import unit_of_work
 from amanat.core.logging import configure_logging
 from amanat.core.runtime import open_runtime
 from amanat.core.settings import Settings, load_settings
 from amanat.core.tls import TLS12_CIPHERS, server_ssl_context, tls_files
+from amanat.identity.bootstrap import first_admin_link
 
 
 def serve(
@@ -40,7 +42,7 @@ def serve(
             )
     settings = load_settings()
     configure_logging(settings.log_level)
-    asyncio.run(_preflight(settings))
+    setup_link = asyncio.run(_preflight(settings))
 
     ssl_options: dict[str, object] = {}
     scheme = "http"
@@ -56,6 +58,12 @@ def serve(
 
     typer.echo(f"Amanat is serving at {scheme}://{_display_host(settings)}:{settings.port}/")
     typer.echo(f"Data directory: {settings.data_dir.resolve()}")
+    if setup_link is not None:
+        typer.echo(
+            "No administrator yet. Set one up (once, within "
+            f"{settings.first_admin_link_valid_hours} h) at:"
+        )
+        typer.echo(f"  {setup_link}")
     uvicorn.run(
         "amanat.web.app:create_app_from_environment",
         factory=True,
@@ -70,9 +78,14 @@ def serve(
     )
 
 
-async def _preflight(settings: Settings) -> None:
+async def _preflight(settings: Settings) -> str | None:
+    """Check everything; return a first-administrator link while there is no administrator."""
     runtime = await open_runtime(settings)
-    await runtime.database.dispose()
+    try:
+        async with unit_of_work(runtime.database) as session:
+            return await first_admin_link(session, settings)
+    finally:
+        await runtime.database.dispose()
 
 
 def _display_host(settings: Settings) -> str:

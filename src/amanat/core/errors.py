@@ -16,11 +16,16 @@ class AmanatError(Exception):
     status: int = 400
     title: str = "Request failed"
 
-    def __init__(self, message: str, *, code: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, keep_changes: bool = False, **extra: Any
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
+        # A refusal that must still be remembered (a failed sign-in counts toward a lock):
+        # the request's transaction is committed, not rolled back.
+        self.keep_changes = keep_changes
         self.extra = extra
 
 

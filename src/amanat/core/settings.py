@@ -57,6 +57,21 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     smtp_url: str | None = None
+    # `amanat serve` delivers mail and runs jobs itself unless a separate `amanat worker` does.
+    in_process_worker: bool = True
+
+    # Identity limits (ASVS V7.1.1 documents them; NIST AAL2 allows at most 24 h and 1 h).
+    session_idle_minutes: int = Field(default=30, ge=1, le=60)
+    session_absolute_hours: int = Field(default=12, ge=1, le=24)
+    max_sessions_per_user: int = Field(default=10, ge=1, le=100)
+    invite_valid_hours: int = Field(default=72, ge=1, le=168)
+    first_admin_link_valid_hours: int = Field(default=24, ge=1, le=72)
+    password_reset_valid_minutes: int = Field(default=30, ge=5, le=120)
+    signin_lock_failures: int = Field(default=10, ge=3, le=100)
+    signin_lock_minutes: int = Field(default=15, ge=1, le=1440)
+    address_lock_failures: int = Field(default=50, ge=10, le=10000)
+    min_password_length_with_mfa: int = Field(default=8, ge=8, le=64)
+    signup_enabled: bool = True
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from argon2.low_level import Type
 
 ARGON2_MEMORY_KIB = 19 * 1024
@@ -28,3 +29,26 @@ def password_hasher() -> PasswordHasher:
         salt_len=ARGON2_SALT_BYTES,
         type=Type.ID,
     )
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    # Verified against when there is no real hash, so unknown, suspended and password-less
+    # users cost the same time as real ones (no enumeration by timing).
+    return password_hasher().hash("amanat dummy password for constant-time sign-in")
+
+
+def hash_password(normalized_password: str) -> str:
+    return password_hasher().hash(normalized_password)
+
+
+def verify_password(stored_hash: str | None, normalized_password: str) -> tuple[bool, bool]:
+    """(matches, needs_rehash). Always spends one argon2id verification."""
+    hasher = password_hasher()
+    try:
+        matched = hasher.verify(stored_hash or _dummy_hash(), normalized_password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False, False
+    if stored_hash is None:
+        return False, False
+    return matched, hasher.check_needs_rehash(stored_hash)

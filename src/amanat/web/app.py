@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -9,11 +10,15 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from amanat.comms.delivery import transport_from_settings
+from amanat.comms.worker import run_worker
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.logging import configure_logging
 from amanat.core.runtime import open_runtime
 from amanat.core.settings import Settings, load_settings
+from amanat.identity import api as identity_api
+from amanat.identity import pages as identity_pages
 from amanat.web import apidocs, health, home
 from amanat.web.frontdoor import FrontDoor
 from amanat.web.problems import install_error_handlers
@@ -39,9 +44,21 @@ def create_app(
             return
         runtime = await open_runtime(settings)
         state.database, state.keyring = runtime.database, runtime.keyring
+        stop = asyncio.Event()
+        worker: asyncio.Task[None] | None = None
+        # One SQLite file takes one worker: with several server processes, run `amanat worker`.
+        if settings.in_process_worker and (not settings.is_sqlite or settings.workers == 1):
+            worker = asyncio.create_task(
+                run_worker(
+                    runtime.database, runtime.keyring, transport_from_settings(settings), stop=stop
+                )
+            )
         try:
             yield
         finally:
+            stop.set()
+            if worker is not None:
+                await worker
             await runtime.database.dispose()
             state.database = None
 
@@ -58,6 +75,8 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(home.router)
+    app.include_router(identity_api.router)
+    app.include_router(identity_pages.router)
     if settings.environment == "development":
         app.include_router(apidocs.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import Scope
 
 from amanat.core.errors import AmanatError
@@ -103,8 +103,20 @@ def internal_error_response(scope: Scope, request_id: str) -> Response:
     return problem(scope, status=500, code="internal_error", detail=_STATUS_MESSAGES[500])
 
 
+# For people in a browser, some refusals are a next step rather than an error page.
+_PAGE_REDIRECTS = {
+    "unauthenticated": "/signin",
+    "second_factor_required": "/signin/second-factor",
+    "mfa_enrolment_required": "/account/mfa",
+    "password_change_required": "/account/password",
+}
+
+
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AmanatError)
+    target = _PAGE_REDIRECTS.get(exc.code)
+    if target is not None and not wants_json(request.scope) and request.url.path != target:
+        return RedirectResponse(target, status_code=303)
     return problem(
         request.scope,
         status=exc.status,

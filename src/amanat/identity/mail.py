@@ -1,0 +1,46 @@
+"""Mail the identity domain sends: rendered from files, queued in the outbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from amanat.comms.outbox import queue_email
+from amanat.core.crypto import MasterKeyring
+
+_templates = Environment(
+    loader=FileSystemLoader(str(Path(__file__).parent / "templates" / "email")),
+    autoescape=False,  # noqa: S701  (plain-text mail; nothing here is rendered as HTML)
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+SUBJECTS = {
+    "invite": "Your Amanat account is ready: set your password",
+    "first_admin": "Amanat: set the platform administrator's password",
+    "locked": "Amanat: sign-in to your account is paused",
+}
+
+
+async def send_identity_mail(
+    session: AsyncSession,
+    ring: MasterKeyring,
+    *,
+    template: str,
+    to: str,
+    account_id: str | None,
+    **context: Any,
+) -> str:
+    body = _templates.get_template(f"{template}.txt").render(**context)
+    return await queue_email(
+        session,
+        ring,
+        to=to,
+        subject=SUBJECTS[template],
+        body=body,
+        category=f"identity.{template}",
+        account_id=account_id,
+    )

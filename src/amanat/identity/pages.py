@@ -1,0 +1,437 @@
+"""Identity HTML pages: sign-in, second factor, invitations, my account, user supervision.
+
+Forms work without JavaScript. Pages call the same services as the JSON API.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import RedirectResponse, Response
+
+from amanat.core.errors import AmanatError, Forbidden, InvalidInput
+from amanat.identity import signin, users
+from amanat.identity.auth import (
+    ANONYMOUS_CSRF_COOKIE,
+    AnySession,
+    EnrollingUser,
+    Keyring,
+    MaybeSignedIn,
+    SignedIn,
+    UserSupervisor,
+    anonymous_csrf_ok,
+    clear_session_cookie,
+    new_anonymous_csrf,
+    set_session_cookie,
+)
+from amanat.identity.password_policy import MIN_LENGTH_SINGLE_FACTOR
+from amanat.identity.roles import ACCOUNT_ROLES, PLATFORM_ROLES, Permission, Role
+from amanat.identity.schemas import Strict
+from amanat.identity.sessions import end_all_sessions, end_session, list_sessions
+from amanat.people.service import create_person, read_person
+from amanat.web.deps import CurrentSettings, DbSession
+from amanat.web.templating import add_template_dir, render
+
+add_template_dir(__import__("pathlib").Path(__file__).parent / "templates")
+
+router = APIRouter(include_in_schema=False)
+
+STRENGTH_LABELS = ["very weak", "weak", "fair", "strong", "very strong"]
+
+
+def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
+    return render(request, f"identity/{template}", context, status_code=status)
+
+
+def _anonymous_form(
+    request: Request, template: str, context: dict[str, Any], status: int = 200
+) -> Response:
+    """A pre-sign-in form with a double-submit CSRF token (cookie and hidden field)."""
+    token = request.cookies.get(ANONYMOUS_CSRF_COOKIE) or new_anonymous_csrf()
+    response = _page(request, template, {**context, "csrf": token}, status)
+    response.set_cookie(
+        ANONYMOUS_CSRF_COOKIE, token, path="/", secure=True, httponly=True, samesite="strict"
+    )
+    return response
+
+
+def _require_anonymous_csrf(request: Request, supplied: str) -> None:
+    if not anonymous_csrf_ok(request, supplied):
+        raise Forbidden("The form expired. Reload the page and try again.", code="csrf_failed")
+
+
+def _address(request: Request) -> str | None:
+    address = request.scope.get("state", {}).get("client_address")
+    return str(address) if address is not None else None
+
+
+def _after_signin(outcome: signin.SigninOutcome) -> str:
+    if outcome.needs_second_factor:
+        return "/signin/second-factor"
+    if outcome.needs_mfa_enrolment:
+        return "/account/mfa"
+    if outcome.must_change_password:
+        return "/account/password"
+    return "/account"
+
+
+@router.get("/signin")
+async def signin_form(request: Request, auth: MaybeSignedIn) -> Response:
+    if auth is not None and auth.session.stage == "active":
+        return RedirectResponse("/account", status_code=303)
+    return _anonymous_form(request, "signin.html", {})
+
+
+@router.post("/signin")
+async def signin_submit(
+    request: Request,
+    db: DbSession,
+    ring: Keyring,
+    settings: CurrentSettings,
+    login: Annotated[str, Form(max_length=254)],
+    password: Annotated[str, Form(max_length=1024)],
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    _require_anonymous_csrf(request, csrf_token)
+    try:
+        outcome = await signin.sign_in(
+            db, ring, settings, login=login, password=password, client_address=_address(request)
+        )
+    except AmanatError as exc:
+        if exc.status not in (401, 429):
+            raise
+        # The failure is recorded by the service and must be committed: return, don't raise.
+        return _anonymous_form(request, "signin.html", {"error": exc.message}, exc.status)
+    response = RedirectResponse(_after_signin(outcome), status_code=303)
+    set_session_cookie(response, settings, outcome.token)
+    return response
+
+
+@router.get("/signin/second-factor")
+async def second_factor_form(request: Request, auth: AnySession) -> Response:
+    if auth.session.stage == "active":
+        return RedirectResponse("/account", status_code=303)
+    return _page(request, "second_factor.html", {"csrf": auth.csrf_token})
+
+
+@router.post("/signin/second-factor")
+async def second_factor_submit(
+    request: Request,
+    auth: AnySession,
+    db: DbSession,
+    ring: Keyring,
+    settings: CurrentSettings,
+    code: Annotated[str, Form(max_length=64)],
+) -> Response:
+    try:
+        token, _row = await signin.complete_second_factor(
+            db,
+            ring,
+            settings,
+            session_row=auth.session,
+            user=auth.user,
+            code=code,
+            client_address=_address(request),
+        )
+    except AmanatError as exc:
+        if exc.status not in (401, 429):
+            raise
+        return _page(
+            request,
+            "second_factor.html",
+            {"csrf": auth.csrf_token, "error": exc.message},
+            exc.status,
+        )
+    target = "/account/password" if auth.user.must_change_password else "/account"
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookie(response, settings, token)
+    return response
+
+
+@router.post("/signout")
+async def signout(auth: AnySession, db: DbSession) -> Response:
+    await end_session(db, auth.session.id)
+    response = RedirectResponse("/signin", status_code=303)
+    clear_session_cookie(response)
+    return response
+
+
+@router.get("/invite/{token}")
+async def invite_form(request: Request, token: str, db: DbSession) -> Response:
+    user = await signin.invite_details(db, token)
+    return _anonymous_form(
+        request,
+        "set_password.html",
+        {
+            "username": user.username,
+            "needs_identity": user.person_id is None,
+            "min_length": MIN_LENGTH_SINGLE_FACTOR,
+        },
+    )
+
+
+@router.post("/invite/{token}")
+async def invite_submit(
+    request: Request,
+    token: str,
+    db: DbSession,
+    ring: Keyring,
+    settings: CurrentSettings,
+    password: Annotated[str, Form(max_length=1024)],
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+    full_name: Annotated[str, Form(max_length=200)] = "",
+    email: Annotated[str, Form(max_length=254)] = "",
+) -> Response:
+    _require_anonymous_csrf(request, csrf_token)
+    user = await signin.invite_details(db, token)
+    context = {
+        "username": user.username,
+        "needs_identity": user.person_id is None,
+        "min_length": MIN_LENGTH_SINGLE_FACTOR,
+    }
+    try:
+        async with db.begin_nested():
+            if user.person_id is None:
+                # The first administrator, created by the operator without personal data.
+                person = await create_person(
+                    db, ring, account_id=user.account_id, full_name=full_name, email=email
+                )
+                user.person_id = person.id
+            await signin.accept_invite(db, ring, settings, token=token, password=password)
+    except InvalidInput as exc:
+        return _anonymous_form(request, "set_password.html", {**context, "error": exc.message}, 422)
+    except AmanatError as exc:
+        if exc.status != 409:
+            raise
+        return _anonymous_form(request, "set_password.html", {**context, "error": exc.message}, 409)
+    return _anonymous_form(
+        request, "signin.html", {"notice": "Your password is set. Sign in to continue."}
+    )
+
+
+@router.get("/account")
+async def account_page(request: Request, auth: SignedIn, db: DbSession, ring: Keyring) -> Response:
+    person = await read_person(db, ring, auth.user.person_id) if auth.user.person_id else None
+    strength = auth.user.password_strength
+    return _page(
+        request,
+        "account.html",
+        {
+            "auth": auth,
+            "person": person,
+            "sessions": await list_sessions(db, auth.user.id),
+            "strength_label": STRENGTH_LABELS[strength] if strength is not None else "unknown",
+        },
+    )
+
+
+@router.post("/account/sessions/{session_id}/end")
+async def end_one_session(session_id: str, auth: SignedIn, db: DbSession) -> Response:
+    if session_id in {row.id for row in await list_sessions(db, auth.user.id)}:
+        await end_session(db, session_id)
+    return RedirectResponse("/account", status_code=303)
+
+
+@router.post("/account/sessions/end-others")
+async def end_other_sessions(auth: SignedIn, db: DbSession) -> Response:
+    await end_all_sessions(db, auth.user.id, keep_session_id=auth.session.id)
+    return RedirectResponse("/account", status_code=303)
+
+
+@router.get("/account/password")
+async def password_form(request: Request, auth: EnrollingUser) -> Response:
+    return _page(request, "change_password.html", {"auth": auth})
+
+
+@router.post("/account/password")
+async def password_submit(
+    request: Request,
+    auth: EnrollingUser,
+    db: DbSession,
+    ring: Keyring,
+    settings: CurrentSettings,
+    current_password: Annotated[str, Form(max_length=1024)],
+    new_password: Annotated[str, Form(max_length=1024)],
+    end_other_sessions: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    try:
+        async with db.begin_nested():
+            await signin.change_password(
+                db,
+                ring,
+                settings,
+                user=auth.user,
+                current_session_id=auth.session.id,
+                current_password=current_password,
+                new_password=new_password,
+                end_other_sessions=end_other_sessions == "yes",
+            )
+    except InvalidInput as exc:
+        return _page(request, "change_password.html", {"auth": auth, "error": exc.message}, 422)
+    return RedirectResponse("/account", status_code=303)
+
+
+@router.get("/account/mfa")
+async def mfa_form(request: Request, auth: EnrollingUser, db: DbSession, ring: Keyring) -> Response:
+    if auth.user.mfa_enabled_at is not None:
+        return RedirectResponse("/account", status_code=303)
+    enrolment = await signin.pending_totp_enrolment(ring, auth.user)
+    if enrolment is None:
+        enrolment = await signin.start_totp_enrolment(db, ring, user=auth.user)
+    return _page(request, "mfa_setup.html", {"auth": auth, "enrolment": enrolment})
+
+
+@router.post("/account/mfa")
+async def mfa_submit(
+    request: Request,
+    auth: EnrollingUser,
+    db: DbSession,
+    ring: Keyring,
+    code: Annotated[str, Form(max_length=16)],
+) -> Response:
+    try:
+        codes = await signin.confirm_totp_enrolment(
+            db, ring, user=auth.user, code=code, session_id=auth.session.id
+        )
+    except InvalidInput as exc:
+        enrolment = await signin.pending_totp_enrolment(ring, auth.user)
+        return _page(
+            request,
+            "mfa_setup.html",
+            {"auth": auth, "enrolment": enrolment, "error": exc.message},
+            422,
+        )
+    auth.needs_mfa_enrolment = False
+    return _page(request, "mfa_setup.html", {"auth": auth, "codes": codes})
+
+
+def _assignable_roles(auth: UserSupervisor) -> list[str]:
+    if auth.actor.is_platform_staff:
+        return [role.value for role in Role if role in PLATFORM_ROLES]
+    if auth.actor.can(Permission.GRANT_ADMIN):
+        return [role.value for role in (Role.MEMBER, Role.ADMIN, Role.OWNER)]
+    return [role.value for role in Role if role in ACCOUNT_ROLES and role == Role.MEMBER]
+
+
+class UserFilters(Strict):
+    status: str | None = None
+    username: str | None = None
+
+
+@router.get("/admin/users")
+async def users_page(
+    request: Request,
+    auth: UserSupervisor,
+    db: DbSession,
+    ring: Keyring,
+    status: str = "",
+    username: str = "",
+) -> Response:
+    status_filter = status if status in ("invited", "active", "suspended") else None
+    rows = await users.list_users(
+        db, ring, auth.actor, status=status_filter, username_prefix=username[:64] or None
+    )
+    return _page(
+        request,
+        "admin_users.html",
+        {
+            "auth": auth,
+            "users": rows,
+            "roles": _assignable_roles(auth),
+            "filters": UserFilters(status=status_filter, username=username[:64] or None),
+        },
+    )
+
+
+@router.post("/admin/users")
+async def invite_submit_page(
+    request: Request,
+    auth: UserSupervisor,
+    db: DbSession,
+    ring: Keyring,
+    settings: CurrentSettings,
+    username: Annotated[str, Form(max_length=64)],
+    full_name: Annotated[str, Form(max_length=200)],
+    email: Annotated[str, Form(max_length=254)],
+    role: Annotated[Role, Form()] = Role.MEMBER,
+) -> Response:
+    try:
+        async with db.begin_nested():
+            user, _token = await users.invite_user(
+                db,
+                ring,
+                settings,
+                auth.actor,
+                account_id=auth.user.account_id,
+                username=username,
+                full_name=full_name,
+                email=email,
+                role=role,
+            )
+    except AmanatError as exc:
+        if exc.status >= 500:
+            raise
+        rows = await users.list_users(db, ring, auth.actor)
+        return _page(
+            request,
+            "admin_users.html",
+            {
+                "auth": auth,
+                "users": rows,
+                "roles": _assignable_roles(auth),
+                "filters": UserFilters(),
+                "error": exc.message,
+            },
+            exc.status,
+        )
+    return RedirectResponse(f"/admin/users/{user.id}", status_code=303)
+
+
+_ACTIONS = {
+    "suspend": users.suspend_user,
+    "reactivate": users.reactivate_user,
+    "force-password-change": users.force_password_change,
+    "reset-mfa": users.reset_user_mfa,
+}
+
+
+@router.get("/admin/users/{user_id}")
+async def user_page(
+    request: Request, user_id: str, auth: UserSupervisor, db: DbSession, ring: Keyring
+) -> Response:
+    user = await users.get_user_for(db, auth.actor, user_id)
+    summary = await users.summarize(db, ring, user)
+    actions = [
+        ("reactivate", "Reactivate", "")
+        if user.status == "suspended"
+        else ("suspend", "Suspend", "danger"),
+        ("revoke-sessions", "End all sessions", "secondary"),
+        ("force-password-change", "Force password change", "secondary"),
+        ("reset-mfa", "Reset second factor", "secondary"),
+        ("remove", "Remove user", "danger"),
+    ]
+    return _page(
+        request,
+        "admin_user.html",
+        {
+            "auth": auth,
+            "user": summary,
+            "actions": actions,
+            "session_count": len(await list_sessions(db, user.id)),
+        },
+    )
+
+
+@router.post("/admin/users/{user_id}/{action}")
+async def user_action(user_id: str, action: str, auth: UserSupervisor, db: DbSession) -> Response:
+    if action == "remove":
+        await users.remove_user(db, auth.actor, user_id)
+        return RedirectResponse("/admin/users", status_code=303)
+    if action == "revoke-sessions":
+        await users.revoke_user_sessions(db, auth.actor, user_id)
+    elif action in _ACTIONS:
+        await _ACTIONS[action](db, auth.actor, user_id)
+    else:
+        raise InvalidInput("Unknown action.", code="unknown_action")
+    return RedirectResponse(f"/admin/users/{user_id}", status_code=303)

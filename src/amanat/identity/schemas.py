@@ -1,0 +1,130 @@
+"""JSON shapes of the identity API. Inputs forbid unknown fields (ASVS V15.3.3)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from amanat.identity.roles import Role
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=1024)
+
+
+class SigninIn(Strict):
+    login: str = Field(min_length=1, max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class SecondFactorIn(Strict):
+    code: str = Field(min_length=6, max_length=64)
+
+
+class SigninOut(BaseModel):
+    user_id: str
+    username: str
+    needs_second_factor: bool
+    needs_mfa_enrolment: bool
+    must_change_password: bool
+    csrf_token: str
+
+
+class MeOut(BaseModel):
+    id: str
+    username: str
+    account_id: str
+    role: Role
+    status: str
+    full_name: str
+    email: str
+    mfa_enabled: bool
+    password_changed_at: datetime | None
+    last_signin_at: datetime | None
+    csrf_token: str
+
+
+class PasswordChangeIn(Strict):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+    end_other_sessions: bool = True
+
+
+class InviteAcceptIn(Strict):
+    token: str = Field(min_length=16, max_length=128)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TotpEnrolmentOut(BaseModel):
+    secret: str
+    otpauth_uri: str
+    qr_code: str
+
+
+class TotpConfirmIn(Strict):
+    code: str = Field(min_length=6, max_length=16)
+
+
+class RecoveryCodesOut(BaseModel):
+    recovery_codes: list[str]
+
+
+class SessionOut(BaseModel):
+    id: str
+    current: bool
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+
+
+class UserCreateIn(Strict):
+    username: str = Field(min_length=3, max_length=64)
+    full_name: str = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=254)
+    role: Role = Role.MEMBER
+    account_id: str | None = Field(default=None, max_length=36)
+
+
+class UserOut(BaseModel):
+    id: str
+    account_id: str
+    username: str
+    role: str
+    status: str
+    full_name: str
+    email: str
+    mfa_enabled: bool
+    last_signin_at: datetime | None
+    created_at: datetime
+
+
+class AccountCreateIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class AccountOut(BaseModel):
+    id: str
+    kind: str
+    name: str
+    status: str
+    members_need_mfa: bool
+    created_at: datetime
+
+
+class AccountSettingsIn(Strict):
+    members_need_mfa: bool
+
+
+class CountOut(BaseModel):
+    count: int
+
+
+class StrengthIn(Strict):
+    password: str = Field(max_length=1024)
+
+
+class StrengthOut(BaseModel):
+    score: int
+    label: str
+    feedback: list[str]

@@ -1,0 +1,361 @@
+"""Signing in and out, invitations accepted, passwords changed, second factors enrolled.
+
+Sign-in gives one answer, in comparable time, for unknown users, wrong passwords and
+users who may not sign in (ASVS V6.3.8): nothing tells an attacker which it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from amanat.audit.service import AuditActor, record_event
+from amanat.core.clock import utcnow
+from amanat.core.crypto import MasterKeyring
+from amanat.core.errors import InvalidInput, TooManyRequests, Unauthenticated
+from amanat.core.ids import new_id
+from amanat.core.logging import get_logger
+from amanat.core.settings import Settings
+from amanat.identity import mfa, throttle
+from amanat.identity.credentials import password_matches, set_new_password
+from amanat.identity.hashing import hash_password
+from amanat.identity.mail import send_identity_mail
+from amanat.identity.models import CustomerAccount, RecoveryCode, User, UserSession
+from amanat.identity.password_policy import is_on_common_list, normalize_password
+from amanat.identity.roles import ROLES_THAT_ALWAYS_NEED_MFA, Role
+from amanat.identity.secrets_at_rest import open_secret, seal_secret
+from amanat.identity.sessions import end_all_sessions, start_session
+from amanat.identity.tokens import consume_one_time_token, peek_one_time_token
+from amanat.people.service import find_person_id_by_email, read_person
+
+log = get_logger("amanat.identity")
+
+SIGNIN_FAILED = "The username or password is incorrect."
+MAX_CONSECUTIVE_FAILURES = 100  # NIST SP 800-63B: then the password itself is disabled
+
+
+@dataclass(frozen=True)
+class SigninOutcome:
+    token: str
+    session: UserSession
+    user: User
+    needs_second_factor: bool
+    needs_mfa_enrolment: bool
+    must_change_password: bool
+
+
+async def mfa_required(session: AsyncSession, user: User) -> bool:
+    """Staff and account admins always; members when their account says so (default on)."""
+    if user.role in ROLES_THAT_ALWAYS_NEED_MFA:
+        return True
+    account = await session.get(CustomerAccount, user.account_id)
+    return bool(account is None or account.members_need_mfa)
+
+
+async def _find_user(session: AsyncSession, ring: MasterKeyring, login: str) -> User | None:
+    login = login.strip()
+    if "@" in login:
+        person_id = await find_person_id_by_email(session, ring, login)
+        if person_id is None:
+            return None
+        found: User | None = await session.scalar(select(User).where(User.person_id == person_id))
+        return found
+    return await session.scalar(select(User).where(User.username == login.lower()))
+
+
+async def sign_in(
+    session: AsyncSession,
+    ring: MasterKeyring,
+    settings: Settings,
+    *,
+    login: str,
+    password: str,
+    client_address: str | None,
+) -> SigninOutcome:
+    """Check a login and password; on success start a session (second factor may be owed)."""
+    keys = [throttle.login_key(ring, login.strip())]
+    if client_address:
+        keys.append(throttle.address_key(ring, client_address))
+    wait = await throttle.blocked(session, settings, keys)
+    if wait is not None:
+        raise TooManyRequests(
+            "Too many failed sign-ins. Wait a little and try again.",
+            code="signin_throttled",
+            retry_after=wait.retry_after_seconds,
+        )
+    user = await _find_user(session, ring, login) if len(password) <= 1024 else None
+    matched, needs_rehash = password_matches(user, password[:1024])
+    may_sign_in = (
+        user is not None
+        and user.status == "active"
+        and user.failed_signins < MAX_CONSECUTIVE_FAILURES
+    )
+    if not (matched and may_sign_in) or user is None:
+        await _failed(session, ring, settings, keys, user)
+        raise Unauthenticated(SIGNIN_FAILED, code="signin_failed", keep_changes=True)
+
+    await throttle.clear(session, keys[0])
+    if needs_rehash:
+        user.password_hash = hash_password(normalize_password(password))
+    if is_on_common_list(normalize_password(password)):
+        # Evidence of compromise: the password is on the (grown) common list (V6.2.10).
+        user.must_change_password = True
+    user.failed_signins = 0
+    user.last_signin_at = utcnow()
+    has_factor = user.mfa_enabled_at is not None
+    stage = "mfa_pending" if has_factor else "active"
+    token, row = await start_session(session, settings, user=user, stage=stage)
+    await record_event(
+        session,
+        actor=AuditActor(user.id, user.role.value),
+        action="signin.password",
+        account_id=user.account_id,
+        target_type="user",
+        target_id=user.id,
+    )
+    return SigninOutcome(
+        token=token,
+        session=row,
+        user=user,
+        needs_second_factor=has_factor,
+        needs_mfa_enrolment=not has_factor and await mfa_required(session, user),
+        must_change_password=user.must_change_password,
+    )
+
+
+async def _failed(
+    session: AsyncSession,
+    ring: MasterKeyring,
+    settings: Settings,
+    keys: list[throttle.ThrottleKey],
+    user: User | None,
+) -> None:
+    locked = await throttle.register_failure(session, settings, keys)
+    log.info("signin_failed", user_id=user.id if user else None)
+    if user is None:
+        return
+    user.failed_signins += 1
+    if keys[0] in locked and user.person_id is not None and user.status == "active":
+        person = await read_person(session, ring, user.person_id)
+        await send_identity_mail(
+            session,
+            ring,
+            template="locked",
+            to=person.email,
+            account_id=user.account_id,
+            username=user.username,
+            failures=settings.signin_lock_failures,
+            minutes=settings.signin_lock_minutes,
+        )
+        await record_event(
+            session,
+            actor=None,
+            action="signin.locked",
+            account_id=user.account_id,
+            target_type="user",
+            target_id=user.id,
+        )
+
+
+async def complete_second_factor(
+    session: AsyncSession,
+    ring: MasterKeyring,
+    settings: Settings,
+    *,
+    session_row: UserSession,
+    user: User,
+    code: str,
+    client_address: str | None,
+) -> tuple[str, UserSession]:
+    """Finish a sign-in with a TOTP or recovery code; the session token is replaced (V7.2.4)."""
+    keys = [throttle.login_key(ring, user.username)]
+    if client_address:
+        keys.append(throttle.address_key(ring, client_address))
+    wait = await throttle.blocked(session, settings, keys)
+    if wait is not None:
+        raise TooManyRequests(
+            "Too many failed attempts. Wait a little and try again.",
+            code="signin_throttled",
+            retry_after=wait.retry_after_seconds,
+        )
+    if not await _second_factor_matches(session, ring, user, code):
+        await _failed(session, ring, settings, keys, user)
+        raise Unauthenticated("That code is not right.", code="mfa_failed", keep_changes=True)
+    await session.delete(session_row)
+    token, row = await start_session(session, settings, user=user, stage="active")
+    await record_event(
+        session,
+        actor=AuditActor(user.id, user.role.value),
+        action="signin.second_factor",
+        account_id=user.account_id,
+        target_type="user",
+        target_id=user.id,
+    )
+    return token, row
+
+
+async def _second_factor_matches(
+    session: AsyncSession, ring: MasterKeyring, user: User, code: str
+) -> bool:
+    if user.totp_secret is not None and sum(ch.isdigit() for ch in code) == mfa.TOTP_DIGITS:
+        secret = open_secret(ring, user_id=user.id, column="totp_secret", sealed=user.totp_secret)
+        step = mfa.verify_totp(secret, code, last_used_step=user.totp_last_step)
+        if step is not None:
+            user.totp_last_step = step
+            return True
+        return False
+    unused = (
+        await session.scalars(
+            select(RecoveryCode).where(
+                RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None)
+            )
+        )
+    ).all()
+    index = mfa.find_recovery_code(code, [row.code_hash for row in unused])
+    if index is None:
+        return False
+    unused[index].used_at = utcnow()
+    return True
+
+
+async def invite_details(session: AsyncSession, token: str) -> User:
+    row = await peek_one_time_token(session, purpose="invite", token=token)
+    user = await session.get(User, row.user_id)
+    if user is None or user.status != "invited":
+        raise InvalidInput("This link is not valid any more.", code="link_invalid")
+    return user
+
+
+async def accept_invite(
+    session: AsyncSession, ring: MasterKeyring, settings: Settings, *, token: str, password: str
+) -> User:
+    """Set the first password through an invitation link; the link is then used up."""
+    user = await invite_details(session, token)
+    await set_new_password(session, ring, settings, user, password)
+    await consume_one_time_token(session, purpose="invite", token=token)
+    user.status = "active"
+    await record_event(
+        session,
+        actor=AuditActor(user.id, user.role.value),
+        action="user.invite_accept",
+        account_id=user.account_id,
+        target_type="user",
+        target_id=user.id,
+    )
+    return user
+
+
+async def change_password(
+    session: AsyncSession,
+    ring: MasterKeyring,
+    settings: Settings,
+    *,
+    user: User,
+    current_session_id: str,
+    current_password: str,
+    new_password: str,
+    end_other_sessions: bool = True,
+) -> int:
+    """Change one's own password, giving the current one (V6.2.3); other sessions end."""
+    matched, _ = password_matches(user, current_password)
+    if not matched:
+        raise InvalidInput(
+            "The current password is not right.",
+            code="current_password_wrong",
+            field="current_password",
+        )
+    await set_new_password(session, ring, settings, user, new_password)
+    ended = 0
+    if end_other_sessions:
+        ended = await end_all_sessions(session, user.id, keep_session_id=current_session_id)
+    await record_event(
+        session,
+        actor=AuditActor(user.id, user.role.value),
+        action="user.password_change",
+        account_id=user.account_id,
+        target_type="user",
+        target_id=user.id,
+        details={"sessions_ended": ended},
+    )
+    return ended
+
+
+@dataclass(frozen=True)
+class TotpEnrolment:
+    secret: str
+    uri: str
+    qr_data_uri: str
+
+
+async def start_totp_enrolment(
+    session: AsyncSession, ring: MasterKeyring, *, user: User
+) -> TotpEnrolment:
+    """A new seed, kept sealed on the user until a first code proves the app has it."""
+    if user.mfa_enabled_at is not None:
+        raise InvalidInput("A second factor is already set up.", code="mfa_already_enabled")
+    secret = mfa.new_totp_secret()
+    user.totp_secret = seal_secret(ring, user_id=user.id, column="totp_secret", secret=secret)
+    user.totp_last_step = None
+    await session.flush()
+    uri = mfa.provisioning_uri(secret, account_label=user.username)
+    return TotpEnrolment(secret=secret, uri=uri, qr_data_uri=mfa.qr_code_data_uri(uri))
+
+
+async def pending_totp_enrolment(ring: MasterKeyring, user: User) -> TotpEnrolment | None:
+    if user.totp_secret is None or user.mfa_enabled_at is not None:
+        return None
+    secret = open_secret(ring, user_id=user.id, column="totp_secret", sealed=user.totp_secret)
+    uri = mfa.provisioning_uri(secret, account_label=user.username)
+    return TotpEnrolment(secret=secret, uri=uri, qr_data_uri=mfa.qr_code_data_uri(uri))
+
+
+async def confirm_totp_enrolment(
+    session: AsyncSession, ring: MasterKeyring, *, user: User, code: str, session_id: str
+) -> list[str]:
+    """Turn MFA on with a first valid code; returns the 10 recovery codes, shown once."""
+    if user.totp_secret is None or user.mfa_enabled_at is not None:
+        raise InvalidInput("Start the set-up again.", code="mfa_enrolment_missing")
+    secret = open_secret(ring, user_id=user.id, column="totp_secret", sealed=user.totp_secret)
+    step = mfa.verify_totp(secret, code, last_used_step=user.totp_last_step)
+    if step is None:
+        raise InvalidInput(
+            "That code is not right. Check the time on your device.",
+            code="mfa_code_wrong",
+            field="code",
+        )
+    user.totp_last_step = step
+    user.mfa_enabled_at = utcnow()
+    codes = mfa.new_recovery_codes()
+    await session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    for code_text in codes:
+        session.add(
+            RecoveryCode(
+                id=new_id(),
+                account_id=user.account_id,
+                user_id=user.id,
+                code_hash=mfa.hash_recovery_code(code_text),
+            )
+        )
+    # A factor change ends the other sessions (ASVS V7.4.3).
+    await end_all_sessions(session, user.id, keep_session_id=session_id)
+    await record_event(
+        session,
+        actor=AuditActor(user.id, user.role.value),
+        action="user.mfa_enable",
+        account_id=user.account_id,
+        target_type="user",
+        target_id=user.id,
+    )
+    await session.flush()
+    return codes
+
+
+def first_admin_link_lifetime(settings: Settings) -> timedelta:
+    return timedelta(hours=settings.first_admin_link_valid_hours)
+
+
+def is_staff_or_admin(role: Role) -> bool:
+    return role in ROLES_THAT_ALWAYS_NEED_MFA

@@ -1,0 +1,357 @@
+"""Users: admins create them by invitation and supervise them (policy §4: "Admin create users
+and supervise them"). Every action on a user is audited; every query is scoped to the actor."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from amanat.audit.service import record_event
+from amanat.core.clock import utcnow
+from amanat.core.crypto import MasterKeyring
+from amanat.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from amanat.core.ids import new_id
+from amanat.core.settings import Settings
+from amanat.identity import throttle
+from amanat.identity.accounts import get_account_for
+from amanat.identity.actors import Actor
+from amanat.identity.mail import send_identity_mail
+from amanat.identity.models import ApiToken, CustomerAccount, RecoveryCode, User
+from amanat.identity.roles import ACCOUNT_ROLES, PLATFORM_ROLES, Permission, Role
+from amanat.identity.sessions import end_all_sessions
+from amanat.identity.tokens import issue_one_time_token
+from amanat.people.service import create_person, erase_person, read_person
+
+USERNAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{1,62}[a-z0-9])$")
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    id: str
+    account_id: str
+    username: str
+    role: str
+    status: str
+    masked_name: str
+    masked_email: str
+    mfa_enabled: bool
+    last_signin_at: datetime | None
+    created_at: datetime
+
+
+def normalize_username(value: str) -> str:
+    username = value.strip().lower()
+    if not USERNAME_PATTERN.match(username):
+        raise InvalidInput(
+            "Usernames are 3 to 64 characters: letters a–z, digits, dot, dash, underscore; "
+            "starting and ending with a letter or digit.",
+            code="invalid_username",
+            field="username",
+        )
+    return username
+
+
+def _may_assign(actor: Actor, account: CustomerAccount, role: Role) -> bool:
+    if actor.is_operator:
+        return True
+    if account.kind == "platform":
+        return role in PLATFORM_ROLES and actor.can(Permission.MANAGE_STAFF)
+    if role not in ACCOUNT_ROLES:
+        return False
+    if actor.can(Permission.MANAGE_CUSTOMER_ACCOUNTS):
+        return True  # a platform admin seeds a customer account's first owner or admins
+    if actor.account_id != account.id or not actor.can(Permission.MANAGE_USERS):
+        return False
+    return role == Role.MEMBER or actor.can(Permission.GRANT_ADMIN)
+
+
+async def invite_user(
+    session: AsyncSession,
+    ring: MasterKeyring,
+    settings: Settings,
+    actor: Actor,
+    *,
+    account_id: str,
+    username: str,
+    full_name: str,
+    email: str,
+    role: Role,
+    link_valid_for: timedelta | None = None,
+    send_mail: bool = True,
+) -> tuple[User, str]:
+    """Create an invited user and mail them a single-use link to set a password."""
+    account = await get_account_for(session, actor, account_id)
+    if not _may_assign(actor, account, role):
+        raise Forbidden("You may not create a user with this role here.", code="role_not_allowed")
+    name = normalize_username(username)
+    if await session.scalar(select(User.id).where(User.username == name)):
+        raise Conflict("This username is already taken.", code="username_taken", field="username")
+    person = await create_person(
+        session, ring, account_id=account.id, full_name=full_name, email=email
+    )
+    now = utcnow()
+    user = User(
+        id=new_id(),
+        account_id=account.id,
+        username=name,
+        role=role,
+        status="invited",
+        person_id=person.id,
+        must_change_password=False,
+        failed_signins=0,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(user)
+    await session.flush()
+    valid_for = link_valid_for or timedelta(hours=settings.invite_valid_hours)
+    token = await issue_one_time_token(session, user=user, purpose="invite", valid_for=valid_for)
+    if send_mail:
+        await send_identity_mail(
+            session,
+            ring,
+            template="invite",
+            to=person.email,
+            account_id=account.id,
+            account_name=account.name,
+            username=name,
+            link=invite_link(settings, token),
+            valid_hours=int(valid_for.total_seconds() // 3600),
+        )
+    await record_event(
+        session,
+        actor=actor.audit(),
+        action="user.invite",
+        account_id=account.id,
+        target_type="user",
+        target_id=user.id,
+        details={"role": role.value},
+    )
+    return user, token
+
+
+def invite_link(settings: Settings, token: str) -> str:
+    return f"{settings.base_url}/invite/{token}"
+
+
+async def get_user_for(session: AsyncSession, actor: Actor, user_id: str) -> User:
+    """A user the actor supervises: same account and user-management rights, or platform staff
+    management for the platform account. Anything else is "not found" (no IDOR)."""
+    user = await session.get(User, user_id)
+    if user is None or user.status == "erased" or not _supervises(actor, user):
+        raise NotFound("No such user.", code="user_not_found")
+    return user
+
+
+def _supervises(actor: Actor, user: User) -> bool:
+    if actor.is_operator:
+        return True
+    if actor.account_id == user.account_id:
+        return actor.can(Permission.SUPERVISE_USERS) or (
+            actor.is_platform_staff and actor.can(Permission.MANAGE_STAFF)
+        )
+    return False
+
+
+async def list_users(
+    session: AsyncSession,
+    ring: MasterKeyring,
+    actor: Actor,
+    *,
+    status: str | None = None,
+    username_prefix: str | None = None,
+    limit: int = 200,
+) -> list[UserSummary]:
+    """The actor's own account's users, masked, newest first."""
+    if not (actor.can(Permission.SUPERVISE_USERS) or actor.can(Permission.MANAGE_STAFF)):
+        raise Forbidden("You are not allowed to list users.", code="forbidden")
+    statement = select(User).where(User.account_id == actor.account_id, User.status != "erased")
+    if status:
+        statement = statement.where(User.status == status)
+    if username_prefix:
+        prefix = username_prefix.strip().lower().replace("%", "").replace("_", "\\_")
+        statement = statement.where(User.username.like(f"{prefix}%", escape="\\"))
+    rows = (await session.scalars(statement.order_by(User.created_at.desc()).limit(limit))).all()
+    return [await summarize(session, ring, row) for row in rows]
+
+
+async def summarize(session: AsyncSession, ring: MasterKeyring, user: User) -> UserSummary:
+    masked = {"full_name": "", "email": ""}
+    if user.person_id is not None:
+        masked = (await read_person(session, ring, user.person_id)).masked()
+    return UserSummary(
+        id=user.id,
+        account_id=user.account_id,
+        username=user.username,
+        role=user.role.value,
+        status=user.status,
+        masked_name=masked["full_name"],
+        masked_email=masked["email"],
+        mfa_enabled=user.mfa_enabled_at is not None,
+        last_signin_at=user.last_signin_at,
+        created_at=user.created_at,
+    )
+
+
+async def _revoke_credentials_in_use(session: AsyncSession, user: User) -> int:
+    ended = await end_all_sessions(session, user.id)
+    await session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return ended
+
+
+def _not_self(actor: Actor, user: User) -> None:
+    if actor.user_id == user.id:
+        raise InvalidInput("You cannot do this to your own account.", code="not_on_self")
+
+
+async def suspend_user(session: AsyncSession, actor: Actor, user_id: str) -> User:
+    """Suspend at once: every session and API token of the user stops working."""
+    user = await get_user_for(session, actor, user_id)
+    _not_self(actor, user)
+    if user.role == Role.OWNER and actor.role != Role.OWNER and not actor.is_operator:
+        raise Forbidden("Only an owner can suspend an owner.", code="forbidden")
+    user.status = "suspended"
+    user.updated_at = utcnow()
+    ended = await _revoke_credentials_in_use(session, user)
+    await record_event(
+        session,
+        actor=actor.audit(),
+        action="user.suspend",
+        account_id=user.account_id,
+        target_type="user",
+        target_id=user.id,
+        details={"sessions_ended": ended},
+    )
+    await session.flush()
+    return user
+
+
+async def reactivate_user(session: AsyncSession, actor: Actor, user_id: str) -> User:
+    user = await get_user_for(session, actor, user_id)
+    if user.status != "suspended":
+        raise Conflict("Only a suspended user can be reactivated.", code="not_suspended")
+    user.status = "active" if user.password_hash else "invited"
+    user.updated_at = utcnow()
+    await record_event(
+        session,
+        actor=actor.audit(),
+        action="user.reactivate",
+        account_id=user.account_id,
+        target_type="user",
+        target_id=user.id,
+    )
+    await session.flush()
+    return user
+
+
+async def unlock_user(
+    session: AsyncSession, ring: MasterKeyring, actor: Actor, user_id: str
+) -> User:
+    """Lift a sign-in lock on a user before it runs out (the address locks stay)."""
+    user = await get_user_for(session, actor, user_id)
+    await throttle.clear(session, throttle.login_key(ring, user.username))
+    if user.person_id is not None:
+        person = await read_person(session, ring, user.person_id)
+        await throttle.clear(session, throttle.login_key(ring, person.email))
+    user.failed_signins = 0
+    await record_event(
+        session,
+        actor=actor.audit(),
+        action="user.unlock",
+        account_id=user.account_id,
+        target_type="user",
+        target_id=user.id,
+    )
+    await session.flush()
+    return user
+
+
+async def revoke_user_sessions(session: AsyncSession, actor: Actor, user_id: str) -> int:
+    user = await get_user_for(session, actor, user_id)
+    ended = await end_all_sessions(session, user.id)
+    await record_event(
+        session,
+        actor=actor.audit(),
+        action="user.sessions_revoke",
+        account_id=user.account_id,
+        target_type="user",
+        target_id=user.id,
+        details={"sessions_ended": ended},
+    )
+    return ended
+
+
+async def force_password_change(session: AsyncSession, actor: Actor, user_id: str) -> User:
+    """The user must choose a new password at their next sign-in; current sessions end."""
+    user = await get_user_for(session, actor, user_id)
+    user.must_change_password = True
+    user.updated_at = utcnow()
+    await _revoke_credentials_in_use(session, user)
+    await record_event(
+        session,
+        actor=actor.audit(),
+        action="user.force_password_change",
+        account_id=user.account_id,
+        target_type="user",
+        target_id=user.id,
+    )
+    await session.flush()
+    return user
+
+
+async def reset_user_mfa(session: AsyncSession, actor: Actor, user_id: str) -> User:
+    """An admin's audited reset of a lost second factor; the user enrols again at sign-in."""
+    user = await get_user_for(session, actor, user_id)
+    _not_self(actor, user)
+    user.totp_secret = None
+    user.totp_last_step = None
+    user.mfa_enabled_at = None
+    user.updated_at = utcnow()
+    await session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    await _revoke_credentials_in_use(session, user)
+    await record_event(
+        session,
+        actor=actor.audit(),
+        action="user.mfa_reset",
+        account_id=user.account_id,
+        target_type="user",
+        target_id=user.id,
+    )
+    await session.flush()
+    return user
+
+
+async def remove_user(session: AsyncSession, actor: Actor, user_id: str) -> None:
+    """Remove a user: credentials revoked, personal data crypto-shredded, the row kept as an
+    erased tombstone so audit records still name a real id."""
+    user = await get_user_for(session, actor, user_id)
+    _not_self(actor, user)
+    if user.role == Role.OWNER and not actor.is_operator:
+        raise Forbidden("An owner cannot be removed here.", code="forbidden")
+    await _revoke_credentials_in_use(session, user)
+    if user.person_id is not None:
+        await erase_person(session, user.person_id)
+    user.person_id = None
+    user.password_hash = None
+    user.totp_secret = None
+    user.status = "erased"
+    user.username = f"erased-{user.id}"
+    user.updated_at = utcnow()
+    await session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    await record_event(
+        session,
+        actor=actor.audit(),
+        action="user.remove",
+        account_id=user.account_id,
+        target_type="user",
+        target_id=user.id,
+    )
+    await session.flush()

@@ -1,0 +1,169 @@
+"""Admins supervise their own users: list, suspend, reactivate, end sessions, force a password
+change, reset MFA, remove. Every action is audited (policy §4 "Admin ... supervise them")."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from amanat.audit.models import AuditRecord
+from amanat.core.db import Database
+from tests.support.identity import Person, load_user, sign_in
+
+pytestmark = pytest.mark.policy("§4 access controls: admin create users and supervise them")
+
+
+async def _actions(database: Database, user_id: str) -> list[str]:
+    async with database.sessionmaker() as session:
+        rows = await session.scalars(
+            select(AuditRecord.action)
+            .where(AuditRecord.target_id == user_id)
+            .order_by(AuditRecord.seq)
+        )
+        return list(rows)
+
+
+async def test_admin_lists_own_users_masked(
+    client: httpx.AsyncClient,
+    admin_a: Person,
+    member_a: Person,
+    member_b: Person,
+    database: Database,
+) -> None:
+    await sign_in(client, admin_a, database)
+    response = await client.get("/api/v1/users")
+    assert response.status_code == 200
+    listed = {row["username"]: row for row in response.json()}
+    assert set(listed) == {admin_a.username, member_a.username}
+    assert listed[member_a.username]["email"] == "m***@example.com"
+    assert member_a.email not in response.text
+    only_active = await client.get("/api/v1/users", params={"status": "suspended"})
+    assert only_active.json() == []
+    by_prefix = await client.get("/api/v1/users", params={"username": "memb"})
+    assert [row["username"] for row in by_prefix.json()] == [member_a.username]
+
+
+@pytest.mark.asvs("V7.4.2", "V7.4.5")
+async def test_suspension_kills_the_users_open_session_at_once(
+    client: httpx.AsyncClient,
+    second_client: httpx.AsyncClient,
+    admin_a: Person,
+    member_a: Person,
+    database: Database,
+) -> None:
+    await sign_in(second_client, member_a, database)
+    assert (await second_client.get("/api/v1/me")).status_code == 200
+    await sign_in(client, admin_a, database)
+    suspended = await client.post(f"/api/v1/users/{member_a.user_id}/suspend")
+    assert suspended.status_code == 200
+    assert suspended.json()["status"] == "suspended"
+    assert (await second_client.get("/api/v1/me")).status_code == 401
+    back = await second_client.post(
+        "/api/v1/session", json={"login": member_a.username, "password": member_a.password}
+    )
+    assert back.status_code == 401
+    reactivated = await client.post(f"/api/v1/users/{member_a.user_id}/reactivate")
+    assert reactivated.json()["status"] == "active"
+    assert await _actions(database, member_a.user_id) == [
+        "user.invite",
+        "user.invite_accept",
+        "user.mfa_enable",
+        "signin.password",
+        "signin.second_factor",
+        "user.suspend",
+        "user.reactivate",
+    ]
+
+
+async def test_revoke_sessions_and_force_password_change(
+    client: httpx.AsyncClient,
+    second_client: httpx.AsyncClient,
+    admin_a: Person,
+    member_a: Person,
+    database: Database,
+) -> None:
+    await sign_in(second_client, member_a, database)
+    await sign_in(client, admin_a, database)
+    revoked = await client.post(f"/api/v1/users/{member_a.user_id}/revoke-sessions")
+    assert revoked.json() == {"count": 1}
+    assert (await second_client.get("/api/v1/me")).status_code == 401
+    forced = await client.post(f"/api/v1/users/{member_a.user_id}/force-password-change")
+    assert forced.status_code == 200
+    await sign_in(second_client, member_a, database)
+    blocked = await second_client.get("/api/v1/me/sessions")
+    assert blocked.status_code == 403
+    assert blocked.json()["code"] == "password_change_required"
+    changed = await second_client.post(
+        "/api/v1/me/password",
+        json={
+            "current_password": member_a.password,
+            "new_password": "violet tundra lantern mosaic quill",
+        },
+    )
+    assert changed.status_code == 200, changed.text
+    assert (await second_client.get("/api/v1/me/sessions")).status_code == 200
+
+
+@pytest.mark.asvs("V6.4.3", "V6.4.4")
+async def test_mfa_reset_makes_the_user_enrol_again(
+    client: httpx.AsyncClient,
+    second_client: httpx.AsyncClient,
+    admin_a: Person,
+    member_a: Person,
+    database: Database,
+) -> None:
+    await sign_in(client, admin_a, database)
+    assert (await client.post(f"/api/v1/users/{member_a.user_id}/reset-mfa")).status_code == 200
+    user = await load_user(database, member_a.user_id)
+    assert user.mfa_enabled_at is None
+    assert user.totp_secret is None
+    signed = await second_client.post(
+        "/api/v1/session", json={"login": member_a.username, "password": member_a.password}
+    )
+    assert signed.json()["needs_second_factor"] is False
+    assert signed.json()["needs_mfa_enrolment"] is True
+    assert "user.mfa_reset" in await _actions(database, member_a.user_id)
+
+
+async def test_removed_user_is_gone_and_their_personal_data_shredded(
+    client: httpx.AsyncClient, admin_a: Person, member_a: Person, database: Database
+) -> None:
+    await sign_in(client, admin_a, database)
+    assert (await client.delete(f"/api/v1/users/{member_a.user_id}")).status_code == 204
+    assert (await client.get(f"/api/v1/users/{member_a.user_id}")).status_code == 404
+    user = await load_user(database, member_a.user_id)
+    assert user.status == "erased"
+    assert user.person_id is None
+    assert user.password_hash is None
+    listed = await client.get("/api/v1/users")
+    assert member_a.username not in listed.text
+
+
+async def test_an_admin_cannot_suspend_themself(
+    client: httpx.AsyncClient, admin_a: Person, database: Database
+) -> None:
+    await sign_in(client, admin_a, database)
+    response = await client.post(f"/api/v1/users/{admin_a.user_id}/suspend")
+    assert response.status_code == 422
+    assert response.json()["code"] == "not_on_self"
+
+
+@pytest.mark.asvs("V8.2.1")
+async def test_a_member_cannot_supervise(
+    client: httpx.AsyncClient, member_a: Person, admin_a: Person, database: Database
+) -> None:
+    await sign_in(client, member_a, database)
+    assert (await client.get("/api/v1/users")).status_code == 403
+    assert (await client.post(f"/api/v1/users/{admin_a.user_id}/suspend")).status_code == 403
+
+
+async def test_account_admin_turns_member_mfa_off_and_on(
+    client: httpx.AsyncClient, admin_a: Person, database: Database
+) -> None:
+    await sign_in(client, admin_a, database)
+    off = await client.put(
+        f"/api/v1/accounts/{admin_a.account_id}/settings", json={"members_need_mfa": False}
+    )
+    assert off.status_code == 200
+    assert off.json()["members_need_mfa"] is False
