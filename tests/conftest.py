@@ -25,6 +25,8 @@ from amanat.core.settings import Settings
 from amanat.web.app import create_app
 from tests.support.postgres import PostgresServer, start_postgres
 
+pytest_plugins = ["tests.support.identity_fixtures"]
+
 BACKENDS = [
     b.strip()
     for b in os.environ.get("AMANAT_TEST_BACKENDS", "sqlite,postgres").split(",")

@@ -8,8 +8,14 @@ import pytest
 from sqlalchemy import select
 
 from amanat.audit.models import AuditRecord
+from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
-from tests.support.identity import Person, load_user, sign_in
+from amanat.core.errors import Forbidden
+from amanat.core.settings import Settings
+from amanat.identity.actors import Actor
+from amanat.identity.roles import Role
+from amanat.identity.users import change_role
+from tests.support.identity import Person, load_user, make_user, sign_in
 
 pytestmark = pytest.mark.policy("§4 access controls: admin create users and supervise them")
 
@@ -167,3 +173,30 @@ async def test_account_admin_turns_member_mfa_off_and_on(
     )
     assert off.status_code == 200
     assert off.json()["members_need_mfa"] is False
+
+
+@pytest.mark.asvs("V7.2.4", "V8.2.1")
+async def test_role_change_ends_the_users_sessions_and_respects_who_may_grant(
+    database: Database,
+    test_keyring: MasterKeyring,
+    settings: Settings,
+    account_a: str,
+    second_client: httpx.AsyncClient,
+    member_a: Person,
+    admin_a: Person,
+) -> None:
+    owner = await make_user(
+        database, test_keyring, settings, account_id=account_a, username="owner-a", role=Role.OWNER
+    )
+    await sign_in(second_client, member_a, database)
+    async with database.sessionmaker() as session:
+        admin_actor = Actor(admin_a.user_id, account_a, Role.ADMIN)
+        with pytest.raises(Forbidden):
+            await change_role(session, admin_actor, member_a.user_id, Role.ADMIN)
+        owner_actor = Actor(owner.user_id, account_a, Role.OWNER)
+        promoted = await change_role(session, owner_actor, member_a.user_id, Role.ADMIN)
+        assert promoted.role == Role.ADMIN
+        with pytest.raises(Forbidden):
+            await change_role(session, owner_actor, member_a.user_id, Role.PLATFORM_ADMIN)
+        await session.commit()
+    assert (await second_client.get("/api/v1/me")).status_code == 401

@@ -19,10 +19,18 @@ _LEVELS = {
 }
 
 
+def _rename_logger_name(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    # get_logger() binds `logger_name` (`logger` is taken by structlog's own arguments).
+    if "logger_name" in event:
+        event["logger"] = event.pop("logger_name")
+    return event
+
+
 def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
     """Send structlog and stdlib logging (uvicorn, alembic) as JSON lines to `stream`."""
     # Every value is JSON-encoded, so CR/LF in a value cannot forge a second line (V16.4.1).
     shared: list[Any] = [
+        _rename_logger_name,
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
@@ -56,10 +64,22 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    # Alembic narrates every migration step at INFO; the operator needs only its warnings.
-    logging.getLogger("alembic").setLevel(max(_LEVELS[level], logging.WARNING))
+    # Alembic narrates every migration step at INFO; database drivers and HTTP clients log
+    # statements with their parameters at DEBUG. None of that belongs in our logs.
+    for noisy in (
+        "alembic",
+        "aiosqlite",
+        "asyncpg",
+        "sqlalchemy",
+        "httpx",
+        "httpcore",
+        "aiosmtplib",
+        "mail.log",
+    ):
+        logging.getLogger(noisy).setLevel(max(_LEVELS[level], logging.WARNING))
 
 
 def get_logger(name: str) -> Any:
     """A structlog logger whose lines carry `logger=name`."""
-    return structlog.get_logger().bind(logger=name)
+    # Initial values keep the proxy lazy, so configure_logging() applies to module-level loggers.
+    return structlog.get_logger(logger_name=name)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from amanat.core.errors import NotFound
 from amanat.identity import accounts, signin, users
+from amanat.identity.api_tokens import ApiScope
 from amanat.identity.auth import (
     AnySession,
     EnrollingUser,
@@ -18,6 +19,7 @@ from amanat.identity.auth import (
     UserSupervisor,
     clear_session_cookie,
     csrf_token_for,
+    require_scope,
     set_session_cookie,
 )
 from amanat.identity.models import CustomerAccount
@@ -135,7 +137,12 @@ async def sign_out_everywhere(auth: EnrollingUser, response: Response, db: DbSes
     return CountOut(count=count)
 
 
-@router.get("/me", response_model=MeOut, summary="Who I am")
+@router.get(
+    "/me",
+    response_model=MeOut,
+    summary="Who I am",
+    dependencies=[require_scope(ApiScope.PROFILE_READ)],
+)
 async def me(auth: EnrollingUser, db: DbSession, ring: Keyring) -> MeOut:
     user = auth.user
     full_name = email = ""
@@ -263,7 +270,12 @@ async def _user_out(db: DbSession, ring: Keyring, user_id: str, auth: UserSuperv
     )
 
 
-@router.get("/users", response_model=list[UserOut], summary="Users of my account (masked)")
+@router.get(
+    "/users",
+    response_model=list[UserOut],
+    summary="Users of my account (masked)",
+    dependencies=[require_scope(ApiScope.USERS_READ)],
+)
 async def list_users(
     auth: UserSupervisor,
     db: DbSession,
@@ -290,7 +302,11 @@ async def list_users(
 
 
 @router.post(
-    "/users", response_model=UserOut, status_code=201, summary="Invite a user into my account"
+    "/users",
+    response_model=UserOut,
+    status_code=201,
+    summary="Invite a user into my account",
+    dependencies=[require_scope(ApiScope.USERS_WRITE)],
 )
 async def create_user(
     body: UserCreateIn,
@@ -313,18 +329,33 @@ async def create_user(
     return await _user_out(db, ring, user.id, auth)
 
 
-@router.get("/users/{user_id}", response_model=UserOut, summary="One user (masked)")
+@router.get(
+    "/users/{user_id}",
+    response_model=UserOut,
+    summary="One user (masked)",
+    dependencies=[require_scope(ApiScope.USERS_READ)],
+)
 async def get_user(user_id: str, auth: UserSupervisor, db: DbSession, ring: Keyring) -> UserOut:
     return await _user_out(db, ring, user_id, auth)
 
 
-@router.post("/users/{user_id}/suspend", response_model=UserOut, summary="Suspend a user")
+@router.post(
+    "/users/{user_id}/suspend",
+    response_model=UserOut,
+    summary="Suspend a user",
+    dependencies=[require_scope(ApiScope.USERS_WRITE)],
+)
 async def suspend(user_id: str, auth: UserSupervisor, db: DbSession, ring: Keyring) -> UserOut:
     await users.suspend_user(db, auth.actor, user_id)
     return await _user_out(db, ring, user_id, auth)
 
 
-@router.post("/users/{user_id}/reactivate", response_model=UserOut, summary="Reactivate a user")
+@router.post(
+    "/users/{user_id}/reactivate",
+    response_model=UserOut,
+    summary="Reactivate a user",
+    dependencies=[require_scope(ApiScope.USERS_WRITE)],
+)
 async def reactivate(user_id: str, auth: UserSupervisor, db: DbSession, ring: Keyring) -> UserOut:
     await users.reactivate_user(db, auth.actor, user_id)
     return await _user_out(db, ring, user_id, auth)
@@ -334,6 +365,7 @@ async def reactivate(user_id: str, auth: UserSupervisor, db: DbSession, ring: Ke
     "/users/{user_id}/revoke-sessions",
     response_model=CountOut,
     summary="End every session of a user",
+    dependencies=[require_scope(ApiScope.USERS_WRITE)],
 )
 async def revoke_sessions(user_id: str, auth: UserSupervisor, db: DbSession) -> CountOut:
     return CountOut(count=await users.revoke_user_sessions(db, auth.actor, user_id))
@@ -343,6 +375,7 @@ async def revoke_sessions(user_id: str, auth: UserSupervisor, db: DbSession) -> 
     "/users/{user_id}/force-password-change",
     response_model=UserOut,
     summary="Make a user choose a new password at next sign-in",
+    dependencies=[require_scope(ApiScope.USERS_WRITE)],
 )
 async def force_password_change(
     user_id: str, auth: UserSupervisor, db: DbSession, ring: Keyring
@@ -355,13 +388,19 @@ async def force_password_change(
     "/users/{user_id}/reset-mfa",
     response_model=UserOut,
     summary="Reset a user's second factor (audited)",
+    dependencies=[require_scope(ApiScope.USERS_WRITE)],
 )
 async def reset_mfa(user_id: str, auth: UserSupervisor, db: DbSession, ring: Keyring) -> UserOut:
     await users.reset_user_mfa(db, auth.actor, user_id)
     return await _user_out(db, ring, user_id, auth)
 
 
-@router.delete("/users/{user_id}", status_code=204, summary="Remove a user")
+@router.delete(
+    "/users/{user_id}",
+    status_code=204,
+    summary="Remove a user",
+    dependencies=[require_scope(ApiScope.USERS_WRITE)],
+)
 async def remove(user_id: str, auth: UserSupervisor, db: DbSession) -> Response:
     await users.remove_user(db, auth.actor, user_id)
     return Response(status_code=204)

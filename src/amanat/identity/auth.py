@@ -1,22 +1,30 @@
-"""HTTP authentication: the session cookie, CSRF, and the typed actor dependencies routes declare
-(`actor: SignedIn`, `actor: AccountAdmin` …). Authorization itself stays in the services."""
+"""HTTP authentication: the session cookie, CSRF, bearer API tokens, and the typed actor
+dependencies routes declare (`actor: SignedIn`, `actor: AccountAdmin` …). Authorization itself
+stays in the services.
+
+A program may send `Authorization: Bearer amn_…` instead of a cookie. Such a request is refused
+(403 `token_not_allowed`) everywhere except on routes that declare `require_scope(...)`, and it
+never reaches an HTML page or a credential, session or token endpoint.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from amanat.core.crypto import MasterKeyring
 from amanat.core.errors import Forbidden, Unauthenticated
 from amanat.core.settings import Settings
 from amanat.identity.actors import Actor
-from amanat.identity.models import User, UserSession
+from amanat.identity.api_tokens import ApiScope, effective_scopes, resolve_api_token
+from amanat.identity.models import ApiToken, User, UserSession
 from amanat.identity.roles import Permission
 from amanat.identity.sessions import resolve_session
 from amanat.identity.signin import mfa_required
@@ -27,19 +35,46 @@ ANONYMOUS_CSRF_COOKIE = "__Host-amanat_csrf"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+BEARER_MAX_LENGTH = 128
+
+
+def _token_not_allowed() -> Forbidden:
+    return Forbidden(
+        "API tokens cannot be used here. Sign in to do this.", code="token_not_allowed"
+    )
 
 
 @dataclass
 class Authenticated:
+    """Who is calling, and how: a browser session (cookie) or a program (bearer API token)."""
+
     actor: Actor
     user: User
-    session: UserSession
-    token: str
+    session_row: UserSession | None
+    token: str  # the session cookie's token; "" for a bearer request
     needs_mfa_enrolment: bool
+    # None for a session, which passes every scope check; for an API token, its scopes that the
+    # owner's current role still allows.
+    scopes: frozenset[str] | None = None
+    api_token: ApiToken | None = None
+    # The scopes this request's route required and the token holds (see `require_scope`).
+    granted_scopes: set[str] = field(default_factory=set)
+
+    @property
+    def via_token(self) -> bool:
+        return self.api_token is not None
+
+    @property
+    def session(self) -> UserSession:
+        """The browser session. A bearer request has none: whatever needs one is refused."""
+        if self.session_row is None:
+            raise _token_not_allowed()
+        return self.session_row
 
     @property
     def csrf_token(self) -> str:
-        return csrf_token_for(self.token)
+        # A bearer request carries no cookie: there is no cross-site forgery to guard against.
+        return csrf_token_for(self.token) if self.session_row is not None else ""
 
 
 def csrf_token_for(session_token: str) -> str:
@@ -92,7 +127,12 @@ async def verify_csrf(request: Request, expected: str) -> None:
 
 
 async def optional_authentication(request: Request, session: DbSession) -> Authenticated | None:
+    """The caller by session cookie; without one, by `Authorization: Bearer amn_…`."""
     token = request.cookies.get(SESSION_COOKIE)
+    if token is None:
+        # Only when no session cookie came along: with one, the CSRF check below must run.
+        bearer = _bearer_token(request)
+        return None if bearer is None else await _token_authentication(session, bearer)
     if not token or len(token) > 128:
         return None
     settings = app_state(request).settings
@@ -112,18 +152,91 @@ async def optional_authentication(request: Request, session: DbSession) -> Authe
     return Authenticated(actor, user, row, token, needs_enrolment)
 
 
+def _bearer_token(request: Request) -> str | None:
+    headers = request.headers.getlist("authorization")
+    if not headers:
+        return None
+    scheme, _, value = headers[0].partition(" ")
+    if scheme.lower() != "bearer":
+        return None  # some other scheme: not ours, the request is simply anonymous
+    if len(headers) > 1:
+        raise Unauthenticated("Send one Authorization header.", code="invalid_token")
+    return value.strip()
+
+
+async def _token_authentication(session: AsyncSession, bearer: str) -> Authenticated:
+    found = None if len(bearer) > BEARER_MAX_LENGTH else await resolve_api_token(session, bearer)
+    if found is None:
+        raise Unauthenticated(
+            "The API token is not valid: it may be mistyped, expired or revoked.",
+            code="invalid_token",
+        )
+    row, user = found
+    needs_enrolment = user.mfa_enabled_at is None and await mfa_required(session, user)
+    actor = Actor(
+        user_id=user.id, account_id=user.account_id, role=user.role, session_id=None, via="token"
+    )
+    scopes = frozenset(scope.value for scope in effective_scopes(row, user.role))
+    return Authenticated(actor, user, None, "", needs_enrolment, scopes=scopes, api_token=row)
+
+
+async def optional_session(
+    auth: Annotated[Authenticated | None, Depends(optional_authentication)],
+) -> Authenticated | None:
+    """The signed-in browser, if any: a page never treats an API token as a person."""
+    return None if auth is None or auth.via_token else auth
+
+
+def require_scope(scope: ApiScope) -> Any:
+    """A route dependency that admits API tokens holding `scope`; a session passes it.
+
+    Declare it in the route decorator's `dependencies=[...]`: FastAPI resolves those before the
+    parameters, so the token is admitted before the actor dependency looks. Declared anywhere
+    later, it comes too late and tokens are refused (the safe way to be wrong).
+    """
+
+    async def dependency(
+        auth: Annotated[Authenticated | None, Depends(optional_authentication)],
+    ) -> None:
+        if auth is None or auth.scopes is None:
+            return
+        if scope.value not in auth.scopes:
+            raise Forbidden(
+                f"This API token does not have the scope {scope.value}, or your role no longer "
+                "allows it.",
+                code="insufficient_scope",
+            )
+        auth.granted_scopes.add(scope.value)
+
+    return Depends(dependency)
+
+
+def _require_factors(auth: Authenticated) -> None:
+    if auth.needs_mfa_enrolment:
+        raise Forbidden("Set up a second factor to continue.", code="mfa_enrolment_required")
+    if auth.user.must_change_password:
+        raise Forbidden("Choose a new password to continue.", code="password_change_required")
+
+
 async def any_session(
     auth: Annotated[Authenticated | None, Depends(optional_authentication)],
 ) -> Authenticated:
-    """Any live session, even one that still owes a second factor (for that step only)."""
+    """Any live session, even one that still owes a second factor (for that step only); or an
+    API token on a route whose `require_scope` it passed."""
     if auth is None:
         # keep_changes: an expired session found on the way is deleted for good.
         raise Unauthenticated("Please sign in.", code="unauthenticated", keep_changes=True)
+    if auth.via_token and not auth.granted_scopes:
+        raise _token_not_allowed()
     return auth
 
 
 async def enrolling_user(auth: Annotated[Authenticated, Depends(any_session)]) -> Authenticated:
     """A fully signed-in user, who may still have to set up a second factor."""
+    if auth.via_token:
+        # Enrolment happens in a browser; a program gets no such grace.
+        _require_factors(auth)
+        return auth
     if auth.session.stage != "active":
         raise Unauthenticated("Enter your second factor first.", code="second_factor_required")
     return auth
@@ -131,10 +244,7 @@ async def enrolling_user(auth: Annotated[Authenticated, Depends(any_session)]) -
 
 async def signed_in(auth: Annotated[Authenticated, Depends(enrolling_user)]) -> Authenticated:
     """A fully signed-in user with every required factor in place."""
-    if auth.needs_mfa_enrolment:
-        raise Forbidden("Set up a second factor to continue.", code="mfa_enrolment_required")
-    if auth.user.must_change_password:
-        raise Forbidden("Choose a new password to continue.", code="password_change_required")
+    _require_factors(auth)
     return auth
 
 
@@ -154,7 +264,7 @@ UserSupervisor = Annotated[
     Authenticated, Depends(_requiring(Permission.SUPERVISE_USERS, Permission.MANAGE_STAFF))
 ]
 PlatformAdmin = Annotated[Authenticated, Depends(_requiring(Permission.MANAGE_CUSTOMER_ACCOUNTS))]
-MaybeSignedIn = Annotated[Authenticated | None, Depends(optional_authentication)]
+MaybeSignedIn = Annotated[Authenticated | None, Depends(optional_session)]
 Keyring = Annotated[MasterKeyring, Depends(keyring_of)]
 
 

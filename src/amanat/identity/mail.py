@@ -22,6 +22,10 @@ SUBJECTS = {
     "invite": "Your Amanat account is ready: set your password",
     "first_admin": "Amanat: set the platform administrator's password",
     "locked": "Amanat: sign-in to your account is paused",
+    "password_reset": "Amanat: reset your password",
+    "password_changed": "Amanat: your password was changed",
+    "verify_email": "Amanat: confirm your email address",
+    "signup_attempt": "Amanat: someone tried to sign up with your email address",
 }
 
 

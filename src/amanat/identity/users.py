@@ -252,6 +252,46 @@ async def reactivate_user(session: AsyncSession, actor: Actor, user_id: str) -> 
     return user
 
 
+async def change_role(session: AsyncSession, actor: Actor, user_id: str, role: Role) -> User:
+    """Grant another role; the user's sessions end, so new privileges need a fresh sign-in
+    (session rotation on privilege change)."""
+    user = await get_user_for(session, actor, user_id)
+    _not_self(actor, user)
+    account = await session.get(CustomerAccount, user.account_id)
+    if account is None or not _may_assign(actor, account, role):
+        raise Forbidden("You may not give this role here.", code="role_not_allowed")
+    if user.role == Role.OWNER and not (actor.is_operator or actor.role == Role.OWNER):
+        raise Forbidden("Only an owner can change an owner's role.", code="forbidden")
+    if user.role == Role.OWNER and role != Role.OWNER and await _last_owner(session, user):
+        raise Conflict("An account keeps at least one owner.", code="last_owner")
+    previous = user.role
+    user.role = role
+    user.updated_at = utcnow()
+    await end_all_sessions(session, user.id)
+    await record_event(
+        session,
+        actor=actor.audit(),
+        action="user.role_change",
+        account_id=user.account_id,
+        target_type="user",
+        target_id=user.id,
+        details={"from": previous.value, "to": role.value},
+    )
+    await session.flush()
+    return user
+
+
+async def _last_owner(session: AsyncSession, user: User) -> bool:
+    owners = await session.scalars(
+        select(User.id).where(
+            User.account_id == user.account_id,
+            User.role == Role.OWNER,
+            User.status.in_(("active", "invited", "suspended")),
+        )
+    )
+    return list(owners) == [user.id]
+
+
 async def unlock_user(
     session: AsyncSession, ring: MasterKeyring, actor: Actor, user_id: str
 ) -> User:

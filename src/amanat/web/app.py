@@ -18,7 +18,10 @@ from amanat.core.logging import configure_logging
 from amanat.core.runtime import open_runtime
 from amanat.core.settings import Settings, load_settings
 from amanat.identity import api as identity_api
+from amanat.identity import api_token_routes as identity_api_tokens
+from amanat.identity import import_routes as identity_import
 from amanat.identity import pages as identity_pages
+from amanat.identity import recovery_routes as identity_recovery
 from amanat.web import apidocs, health, home
 from amanat.web.frontdoor import FrontDoor
 from amanat.web.problems import install_error_handlers
@@ -75,8 +78,11 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(home.router)
+    app.include_router(identity_import.router)
     app.include_router(identity_api.router)
     app.include_router(identity_pages.router)
+    app.include_router(identity_api_tokens.router)
+    app.include_router(identity_recovery.router)
     if settings.environment == "development":
         app.include_router(apidocs.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

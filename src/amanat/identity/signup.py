@@ -1,0 +1,269 @@
+"""Sign-up: a person creates a customer account and becomes its owner (policy §3 account
+creation). The account is usable once the email address is confirmed by a one-time link.
+
+No account enumeration (ASVS V6.3.8): an email address already in use gets the same answer as
+a new one; only its owner's mailbox learns of the attempt. Usernames are different: they are
+login ids, not personal data, and a person must be able to pick a free one, so a taken
+username is refused openly (409 `username_taken`). Sign-ups are counted per client address
+(V2.4.1). The operator can switch sign-up off (`signup_enabled`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from amanat.audit.service import AuditActor, record_event
+from amanat.core.clock import utcnow
+from amanat.core.crypto import MasterKeyring
+from amanat.core.errors import Conflict, InvalidInput, NotFound, TooManyRequests
+from amanat.core.ids import new_id
+from amanat.core.settings import Settings
+from amanat.identity.credentials import set_new_password
+from amanat.identity.hashing import hash_password
+from amanat.identity.mail import send_identity_mail
+from amanat.identity.models import CustomerAccount, User
+from amanat.identity.password_policy import (
+    PasswordContext,
+    check_new_password,
+    estimate_strength,
+    normalize_password,
+)
+from amanat.identity.recovery import ALLOWANCE_WINDOW, allowance_key, spend_allowance
+from amanat.identity.roles import Role
+from amanat.identity.tokens import consume_one_time_token, issue_one_time_token, peek_one_time_token
+from amanat.identity.users import normalize_username
+from amanat.people.service import create_person, email_index, find_person_id_by_email, read_person
+from amanat.people.validation import normalize_email, normalize_full_name
+
+PURPOSE = "email_verification"
+VERIFICATION_VALID_FOR = timedelta(hours=24)
+SIGNUPS_PER_ADDRESS = 5  # per hour
+WARNINGS_PER_EMAIL = 3  # "someone tried to sign up with your address" mails, per hour
+
+
+def require_signup_enabled(settings: Settings) -> None:
+    """Sign-up switched off looks like no sign-up at all."""
+    if not settings.signup_enabled:
+        raise NotFound("Sign-up is not available here.", code="signup_disabled")
+
+
+def _account_name(name: str) -> str:
+    cleaned = " ".join(name.split())
+    if not 1 <= len(cleaned) <= 200:
+        raise InvalidInput(
+            "Account name must be 1 to 200 characters.",
+            code="invalid_account_name",
+            field="account_name",
+        )
+    return cleaned
+
+
+def verification_link(settings: Settings, token: str) -> str:
+    return f"{settings.base_url}/verify/{token}"
+
+
+def _password_work(password: str, context: PasswordContext, settings: Settings) -> list[str]:
+    """The policy check, the strength estimate and the hash: what storing a password costs."""
+    problems = check_new_password(
+        password, context, min_length_with_mfa=settings.min_password_length_with_mfa
+    )
+    estimate_strength(password, context)
+    hash_password(normalize_password(password))
+    return [problem.code for problem in problems]
+
+
+async def sign_up(
+    session: AsyncSession,
+    ring: MasterKeyring,
+    settings: Settings,
+    *,
+    account_name: str,
+    username: str,
+    full_name: str,
+    email: str,
+    password: str,
+    client_address: str | None,
+) -> None:
+    """Create a pending account and its owner, and mail a confirmation link.
+
+    Returns nothing, and the same nothing when the email address is already in use.
+    """
+    require_signup_enabled(settings)
+    name = _account_name(account_name)
+    login = normalize_username(username)
+    person_name = normalize_full_name(full_name)
+    address = normalize_email(email)
+    if client_address:
+        key = allowance_key(ring, "address", "signup_address", client_address)
+        wait = await spend_allowance(
+            session, key, limit=SIGNUPS_PER_ADDRESS, window=ALLOWANCE_WINDOW
+        )
+        if wait is not None:
+            raise TooManyRequests(
+                "Too many sign-ups from here. Wait a while and try again.",
+                code="signup_throttled",
+                retry_after=wait,
+            )
+    context = PasswordContext(
+        username=login, email=address, full_name=person_name, account_name=name, has_mfa=False
+    )
+    # Checked before anything is stored, and for taken addresses too (same answer for both).
+    problems = await asyncio.to_thread(
+        check_new_password,
+        password,
+        context,
+        min_length_with_mfa=settings.min_password_length_with_mfa,
+    )
+    if problems:
+        raise InvalidInput(
+            problems[0].message,
+            code="password_rejected",
+            problems=[{"code": p.code, "message": p.message} for p in problems],
+            keep_changes=True,  # the attempt still counts against the address
+        )
+    if await session.scalar(select(User.id).where(User.username == login)):
+        raise Conflict(
+            "This username is already taken. Choose another.",
+            code="username_taken",
+            field="username",
+            keep_changes=True,
+        )
+    existing_person = await find_person_id_by_email(session, ring, address)
+    if existing_person is not None:
+        await _warn_address_owner(session, ring, settings, existing_person, address)
+        # Storing a password costs an argon2 hash; pay it here too, so timing tells nothing.
+        await asyncio.to_thread(_password_work, password, context, settings)
+        return
+    async with session.begin_nested():
+        await _create_pending_account(
+            session,
+            ring,
+            settings,
+            account_name=name,
+            username=login,
+            full_name=person_name,
+            email=address,
+            password=password,
+        )
+
+
+async def _create_pending_account(
+    session: AsyncSession,
+    ring: MasterKeyring,
+    settings: Settings,
+    *,
+    account_name: str,
+    username: str,
+    full_name: str,
+    email: str,
+    password: str,
+) -> None:
+    now = utcnow()
+    account = CustomerAccount(
+        id=new_id(),
+        kind="customer",
+        name=account_name,
+        status="pending_verification",
+        members_need_mfa=True,
+        created_at=now,
+    )
+    session.add(account)
+    await session.flush()
+    person = await create_person(
+        session, ring, account_id=account.id, full_name=full_name, email=email
+    )
+    # "invited" until the address is confirmed: sign-in refuses it like any wrong password.
+    user = User(
+        id=new_id(),
+        account_id=account.id,
+        username=username,
+        role=Role.OWNER,
+        status="invited",
+        person_id=person.id,
+        must_change_password=False,
+        failed_signins=0,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(user)
+    await session.flush()
+    await set_new_password(session, ring, settings, user, password)
+    token = await issue_one_time_token(
+        session, user=user, purpose=PURPOSE, valid_for=VERIFICATION_VALID_FOR
+    )
+    await send_identity_mail(
+        session,
+        ring,
+        template="verify_email",
+        to=person.email,
+        account_id=account.id,
+        account_name=account.name,
+        username=username,
+        link=verification_link(settings, token),
+        valid_hours=int(VERIFICATION_VALID_FOR.total_seconds() // 3600),
+    )
+    await record_event(
+        session,
+        actor=AuditActor(user.id, user.role.value),
+        action="account.signup",
+        account_id=account.id,
+        target_type="account",
+        target_id=account.id,
+    )
+
+
+async def _warn_address_owner(
+    session: AsyncSession,
+    ring: MasterKeyring,
+    settings: Settings,
+    person_id: str,
+    address: str,
+) -> None:
+    """Tell the owner of an address in use that someone tried to sign up with it (capped)."""
+    key = allowance_key(ring, "user", "signup_warning", email_index(ring, address).hex())
+    if await spend_allowance(session, key, limit=WARNINGS_PER_EMAIL, window=ALLOWANCE_WINDOW):
+        return
+    person = await read_person(session, ring, person_id)
+    await send_identity_mail(
+        session,
+        ring,
+        template="signup_attempt",
+        to=person.email,
+        account_id=person.account_id,
+        signin_page=f"{settings.base_url}/signin",
+        reset_page=f"{settings.base_url}/reset",
+    )
+
+
+async def verification_details(session: AsyncSession, token: str) -> User:
+    """The not yet confirmed owner a live verification link belongs to."""
+    row = await peek_one_time_token(session, purpose=PURPOSE, token=token)
+    user = await session.get(User, row.user_id)
+    if user is None or user.status != "invited":
+        raise InvalidInput("This link is not valid any more.", code="link_invalid")
+    return user
+
+
+async def verify_email(session: AsyncSession, *, token: str) -> User:
+    """Confirm the address: the owner and the account become active; the link is used up."""
+    user = await verification_details(session, token)
+    await consume_one_time_token(session, purpose=PURPOSE, token=token)
+    user.status = "active"
+    user.updated_at = utcnow()
+    account = await session.get(CustomerAccount, user.account_id)
+    if account is not None and account.status == "pending_verification":
+        account.status = "active"
+    await record_event(
+        session,
+        actor=AuditActor(user.id, user.role.value),
+        action="account.verified",
+        account_id=user.account_id,
+        target_type="account",
+        target_id=user.account_id,
+    )
+    await session.flush()
+    return user
