@@ -200,3 +200,27 @@ async def test_role_change_ends_the_users_sessions_and_respects_who_may_grant(
             await change_role(session, owner_actor, member_a.user_id, Role.PLATFORM_ADMIN)
         await session.commit()
     assert (await second_client.get("/api/v1/me")).status_code == 401
+
+
+async def test_owner_promotes_a_member_through_the_api_and_an_admin_unlocks(
+    database: Database,
+    test_keyring: MasterKeyring,
+    settings: Settings,
+    account_a: str,
+    client: httpx.AsyncClient,
+    member_a: Person,
+) -> None:
+    owner = await make_user(
+        database, test_keyring, settings, account_id=account_a, username="owner-b2", role=Role.OWNER
+    )
+    await sign_in(client, owner, database)
+    promoted = await client.put(f"/api/v1/users/{member_a.user_id}/role", json={"role": "admin"})
+    assert promoted.status_code == 200
+    assert promoted.json()["role"] == "admin"
+    staff = await client.put(
+        f"/api/v1/users/{member_a.user_id}/role", json={"role": "platform_admin"}
+    )
+    assert staff.status_code == 403
+    unlocked = await client.post(f"/api/v1/users/{member_a.user_id}/unlock")
+    assert unlocked.status_code == 200
+    assert "user.unlock" in await _actions(database, member_a.user_id)

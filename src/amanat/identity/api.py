@@ -33,6 +33,7 @@ from amanat.identity.schemas import (
     MeOut,
     PasswordChangeIn,
     RecoveryCodesOut,
+    RoleChangeIn,
     SecondFactorIn,
     SessionOut,
     SigninIn,
@@ -381,6 +382,30 @@ async def force_password_change(
     user_id: str, auth: UserSupervisor, db: DbSession, ring: Keyring
 ) -> UserOut:
     await users.force_password_change(db, auth.actor, user_id)
+    return await _user_out(db, ring, user_id, auth)
+
+
+@router.put(
+    "/users/{user_id}/role",
+    response_model=UserOut,
+    summary="Give a user another role (their sessions end)",
+    dependencies=[require_scope(ApiScope.USERS_WRITE)],
+)
+async def change_role(
+    user_id: str, body: RoleChangeIn, auth: UserSupervisor, db: DbSession, ring: Keyring
+) -> UserOut:
+    await users.change_role(db, auth.actor, user_id, body.role)
+    return await _user_out(db, ring, user_id, auth)
+
+
+@router.post(
+    "/users/{user_id}/unlock",
+    response_model=UserOut,
+    summary="Lift a sign-in lock before it runs out",
+    dependencies=[require_scope(ApiScope.USERS_WRITE)],
+)
+async def unlock(user_id: str, auth: UserSupervisor, db: DbSession, ring: Keyring) -> UserOut:
+    await users.unlock_user(db, ring, auth.actor, user_id)
     return await _user_out(db, ring, user_id, auth)
 
 

@@ -112,6 +112,10 @@ class AccountOut(BaseModel):
     created_at: datetime
 
 
+class RoleChangeIn(Strict):
+    role: Role
+
+
 class AccountSettingsIn(Strict):
     members_need_mfa: bool
 
