@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Sequence
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -45,8 +45,14 @@ class TrustedProxies:
 def _parse(value: str | None) -> IPAddress | None:
     if not value:
         return None
+    return _parse_text(value.strip())
+
+
+@lru_cache(maxsize=4096)
+def _parse_text(value: str) -> IPAddress | None:
+    # The same few peers (proxies, busy clients) send most requests: parse each once.
     try:
-        return ipaddress.ip_address(value.strip())
+        return ipaddress.ip_address(value)
     except ValueError:
         return None
 
