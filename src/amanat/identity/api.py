@@ -256,7 +256,10 @@ async def accept_invite(
 
 async def _user_out(db: DbSession, ring: Keyring, user_id: str, auth: UserSupervisor) -> UserOut:
     user = await users.get_user_for(db, auth.actor, user_id)
-    summary = await users.summarize(db, ring, user)
+    return _summary_out(await users.summarize(db, ring, user))
+
+
+def _summary_out(summary: users.UserSummary) -> UserOut:
     return UserOut(
         id=summary.id,
         account_id=summary.account_id,
@@ -327,7 +330,9 @@ async def create_user(
         email=body.email,
         role=body.role,
     )
-    return await _user_out(db, ring, user.id, auth)
+    # Not through get_user_for: a platform admin seeding a customer's owner does not
+    # supervise that account afterwards, but sees (masked) whom they just created.
+    return _summary_out(await users.summarize(db, ring, user))
 
 
 @router.get(

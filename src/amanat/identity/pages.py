@@ -11,13 +11,14 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from amanat.core.errors import AmanatError, Forbidden, InvalidInput
-from amanat.identity import signin, users
+from amanat.identity import accounts, signin, users
 from amanat.identity.auth import (
     ANONYMOUS_CSRF_COOKIE,
     AnySession,
     EnrollingUser,
     Keyring,
     MaybeSignedIn,
+    PlatformAdmin,
     SignedIn,
     UserSupervisor,
     anonymous_csrf_ok,
@@ -435,3 +436,38 @@ async def user_action(user_id: str, action: str, auth: UserSupervisor, db: DbSes
     else:
         raise InvalidInput("Unknown action.", code="unknown_action")
     return RedirectResponse(f"/admin/users/{user_id}", status_code=303)
+
+
+@router.get("/admin/accounts")
+async def accounts_page(request: Request, auth: PlatformAdmin, db: DbSession) -> Response:
+    rows = await accounts.list_customer_accounts(db, auth.actor)
+    return _page(request, "admin_accounts.html", {"auth": auth, "accounts": rows})
+
+
+@router.post("/admin/accounts")
+async def open_account_page(
+    request: Request,
+    auth: PlatformAdmin,
+    db: DbSession,
+    ring: Keyring,
+    settings: CurrentSettings,
+    name: Annotated[str, Form(max_length=200)],
+    username: Annotated[str, Form(max_length=64)],
+    full_name: Annotated[str, Form(max_length=200)],
+    email: Annotated[str, Form(max_length=254)],
+) -> Response:
+    """Open a customer account and invite its first owner, all or nothing."""
+    try:
+        async with db.begin_nested():
+            account = await accounts.create_customer_account(db, auth.actor, name=name)
+            await users.invite_user(
+                db, ring, settings, auth.actor, account_id=account.id, username=username,
+                full_name=full_name, email=email, role=Role.OWNER,
+            )
+    except AmanatError as exc:
+        if exc.status >= 500:
+            raise
+        rows = await accounts.list_customer_accounts(db, auth.actor)
+        return _page(request, "admin_accounts.html",
+                     {"auth": auth, "accounts": rows, "error": exc.message}, exc.status)
+    return RedirectResponse("/admin/accounts", status_code=303)
