@@ -58,3 +58,25 @@ def full_app() -> Any:
         master_key=None,
     )
     return create_app(settings)
+
+
+DATA_DIR_ENV = "AMANAT_DATA_DIR"
+
+
+def prepared_app() -> Any:
+    """The real app (create_app) on a data directory a figure prepared beforehand.
+
+    Settings come from the `AMANAT_*` variables the figure passes to the server (`running_server`
+    strips the operator's own), and `AMANAT_DATA_DIR` must name the prepared directory.
+    """
+    import os
+
+    from amanat.core.logging import configure_logging
+    from amanat.core.settings import load_settings
+    from amanat.web.app import create_app
+
+    if not os.environ.get(DATA_DIR_ENV):
+        raise RuntimeError(f"{DATA_DIR_ENV} must name the prepared data directory")
+    settings = load_settings(database_url=None, master_key=None)
+    configure_logging(settings.log_level)
+    return create_app(settings)

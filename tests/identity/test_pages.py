@@ -24,7 +24,8 @@ async def test_sign_in_form_then_second_factor_then_account_page(
 ) -> None:
     form = await client.get("/signin")
     assert form.status_code == 200
-    assert 'type="password"' in form.text and 'autocomplete="current-password"' in form.text
+    assert 'type="password"' in form.text
+    assert 'autocomplete="current-password"' in form.text
     wrong = await client.post(
         "/signin",
         data={"csrf_token": _csrf(form.text), "login": member_a.username, "password": "nope nope"},
