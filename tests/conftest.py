@@ -1,5 +1,5 @@
-"""Shared fixtures: one migrated database per backend and worker; one rolled-back transaction
-per test; an app and an HTTP client bound to that transaction.
+"""Shared fixtures: one migrated database and one migrated key store per backend and worker; one
+rolled-back transaction on each per test; an app and an HTTP client bound to those transactions.
 
 Backends: `AMANAT_TEST_BACKENDS` (default "sqlite,postgres"). PostgreSQL is started by the test
 run itself on loopback unless `AMANAT_TEST_POSTGRES_URL` points at one.
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database, create_database, sessionmaker_for
 from amanat.core.keys import verify_master_keyring
-from amanat.core.migrations import upgrade_database
+from amanat.core.migrations import upgrade_database, upgrade_keystore
 from amanat.core.settings import Settings
 from amanat.web.app import create_app
 from tests.support.postgres import PostgresServer, start_postgres
@@ -55,9 +55,9 @@ def _worker_id() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-async def _fresh_postgres_database() -> str:
+async def _fresh_postgres_database(prefix: str = "amanat_test") -> str:
     admin_url = os.environ[POSTGRES_URL_ENV]
-    name = f"amanat_test_{_worker_id()}"
+    name = f"{prefix}_{_worker_id()}"
     admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
@@ -74,28 +74,38 @@ def test_keyring() -> MasterKeyring:
 
 
 @pytest.fixture(scope="session")
-async def migrated_engines(
+async def migrated_databases(
     tmp_path_factory: pytest.TempPathFactory, test_keyring: MasterKeyring
-) -> AsyncIterator[dict[str, AsyncEngine]]:
-    """Each backend's database, built by running the migrations once per worker."""
-    engines: dict[str, AsyncEngine] = {}
+) -> AsyncIterator[dict[str, Database]]:
+    """Each backend's database and key store, built by running the migrations once per worker."""
+    databases: dict[str, Database] = {}
     for backend in BACKENDS:
         if backend == "sqlite":
-            path = tmp_path_factory.mktemp("sqlite") / "amanat.db"
-            url = f"sqlite+aiosqlite:///{path}"
+            directory = tmp_path_factory.mktemp("sqlite")
+            url = f"sqlite+aiosqlite:///{directory / 'amanat.db'}"
+            keystore_url = f"sqlite+aiosqlite:///{directory / 'keys.db'}"
         elif backend == "postgres":
             url = await _fresh_postgres_database()
+            keystore_url = await _fresh_postgres_database("amanat_keys_test")
         else:
             raise pytest.UsageError(f"unknown backend {backend!r} in AMANAT_TEST_BACKENDS")
-        database = create_database(url)
+        database = create_database(url, keystore_url=keystore_url)
+        assert database.keystore_engine is not None
         await upgrade_database(database.engine)
+        await upgrade_keystore(database.keystore_engine)
         async with database.sessionmaker() as session:
             await verify_master_keyring(session, test_keyring)
             await session.commit()
-        engines[backend] = database.engine
-    yield engines
-    for engine in engines.values():
-        await engine.dispose()
+        databases[backend] = database
+    yield databases
+    for database in databases.values():
+        await database.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_engines(migrated_databases: dict[str, Database]) -> dict[str, AsyncEngine]:
+    """Each backend's main database engine (for tests that need real, separate connections)."""
+    return {backend: database.engine for backend, database in migrated_databases.items()}
 
 
 @pytest.fixture(params=BACKENDS)
@@ -106,17 +116,24 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def database(
-    backend: str, migrated_engines: dict[str, AsyncEngine]
+    backend: str, migrated_databases: dict[str, Database]
 ) -> AsyncIterator[Database]:
-    """The backend's database inside one transaction that is rolled back after the test."""
-    engine = migrated_engines[backend]
-    async with engine.connect() as connection:
+    """The backend's database and key store, each inside one transaction that is rolled back
+    after the test; sessions reach both, as the application's do."""
+    migrated = migrated_databases[backend]
+    engine, keystore_engine = migrated.engine, migrated.keystore_engine
+    assert keystore_engine is not None
+    async with engine.connect() as connection, keystore_engine.connect() as keystore_connection:
         transaction = await connection.begin()
-        maker = sessionmaker_for(connection, join_transaction_mode="create_savepoint")
+        keystore_transaction = await keystore_connection.begin()
+        maker = sessionmaker_for(
+            connection, keystore=keystore_connection, join_transaction_mode="create_savepoint"
+        )
         try:
-            yield Database(engine=engine, sessionmaker=maker)
+            yield Database(engine=engine, sessionmaker=maker, keystore_engine=keystore_engine)
         finally:
             await transaction.rollback()
+            await keystore_transaction.rollback()
 
 
 @pytest.fixture

@@ -1,5 +1,8 @@
 """identity, people, audit and outbox tables
 
+The people's wrapped data keys (`person_key`) are not here: they live in the key store, a
+database of its own with its own chain (`migrations/keystore/`).
+
 Revision ID: 0002_identity
 Revises: 0001_foundation
 Create Date: 2026-11-25 17:41:31.076218
@@ -120,13 +123,6 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_outbox_message_due", ["status", "next_attempt_at"], unique=False)
 
-    op.create_table(
-        "person_key",
-        sa.Column("person_id", sa.String(length=36), nullable=False),
-        sa.Column("master_version", sa.Integer(), nullable=False),
-        sa.Column("wrapped", sa.LargeBinary(), nullable=False),
-        sa.PrimaryKeyConstraint("person_id", name=op.f("pk_person_key")),
-    )
     op.create_table(
         "signin_throttle",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -421,7 +417,6 @@ def downgrade() -> None:
 
     op.drop_table("app_user")
     op.drop_table("signin_throttle")
-    op.drop_table("person_key")
     with op.batch_alter_table("outbox_message", schema=None) as batch_op:
         batch_op.drop_index("ix_outbox_message_due")
         batch_op.drop_index(batch_op.f("ix_outbox_message_account_id"))

@@ -10,7 +10,7 @@ from typing import NoReturn
 
 import typer
 
-from amanat.cli import admin, audit, check, db, serve, users, worker
+from amanat.cli import admin, audit, backup, check, db, keys, serve, users, worker
 from amanat.core.errors import ConfigurationError
 
 app = typer.Typer(
@@ -28,6 +28,8 @@ app.add_typer(db.app, name="db")
 app.add_typer(admin.app, name="admin")
 app.add_typer(audit.app, name="audit")
 app.add_typer(users.app, name="users")
+app.add_typer(keys.app, name="keys")
+app.command("backup")(backup.backup)
 
 
 def fail(message: str, status: int = 2) -> NoReturn:

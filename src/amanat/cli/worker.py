@@ -8,6 +8,7 @@ import signal
 
 import typer
 
+from amanat.activity.retention import activity_retention_job
 from amanat.comms.delivery import MailTransport, transport_from_settings
 from amanat.comms.worker import run_worker
 from amanat.core.logging import configure_logging
@@ -16,7 +17,7 @@ from amanat.core.settings import Settings, load_settings
 
 
 def worker() -> None:
-    """Deliver queued mail until interrupted."""
+    """Deliver queued mail and run the daily retention jobs until interrupted."""
     os.umask(0o077)  # .eml files, the database and keys are for this user's eyes only
     settings = load_settings()
     configure_logging(settings.log_level)
@@ -47,7 +48,13 @@ async def _work(settings: Settings, transport: MailTransport) -> None:
     for signum in signals:
         loop.add_signal_handler(signum, _on_signal)
     try:
-        await run_worker(runtime.database, runtime.keyring, transport, stop=stop)
+        await run_worker(
+            runtime.database,
+            runtime.keyring,
+            transport,
+            stop=stop,
+            jobs=[activity_retention_job(settings)],
+        )
     finally:
         for signum in signals:
             loop.remove_signal_handler(signum)

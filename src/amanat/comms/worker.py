@@ -4,15 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from amanat.comms.delivery import DeliveryReport, MailTransport, deliver_due
+from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.logging import get_logger
 
-__all__ = ["DELIVERY_BATCH", "run_worker"]
+__all__ = ["DELIVERY_BATCH", "PeriodicJob", "run_worker"]
 
 DELIVERY_BATCH = 50
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    """Work the loop runs every `every`, first when it starts (retention, say). Each worker
+    process runs it, so it must be safe to repeat; a failure is logged and retried next time."""
+
+    name: str
+    every: timedelta
+    run: Callable[[Database, datetime], Awaitable[None]]
 
 
 async def run_worker(
@@ -22,6 +38,7 @@ async def run_worker(
     *,
     stop: asyncio.Event,
     interval: float = 2.0,
+    jobs: Sequence[PeriodicJob] = (),
 ) -> None:
     """Deliver due mail every ``interval`` seconds until ``stop`` is set.
 
@@ -31,7 +48,9 @@ async def run_worker(
     """
     log = get_logger("amanat.worker")
     log.info("worker_started", interval=interval)
+    next_runs = dict.fromkeys((job.name for job in jobs), 0.0)
     while not stop.is_set():
+        await _run_due_jobs(database, jobs, next_runs, log)
         report: DeliveryReport | None = None
         try:
             report = await deliver_due(database, ring, transport, batch=DELIVERY_BATCH)
@@ -43,3 +62,17 @@ async def run_worker(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
     log.info("worker_stopped")
+
+
+async def _run_due_jobs(
+    database: Database, jobs: Sequence[PeriodicJob], next_runs: dict[str, float], log: Any
+) -> None:
+    for job in jobs:
+        now = time.monotonic()
+        if next_runs[job.name] > now:
+            continue
+        next_runs[job.name] = now + job.every.total_seconds()
+        try:
+            await job.run(database, utcnow())
+        except Exception as exc:  # like a failed delivery round: log the class, carry on
+            log.error("worker_job_failed", job=job.name, error=type(exc).__name__)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 from amanat.core.clock import UTC
+from amanat.core.keystore import KeystoreBase
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -61,23 +62,45 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 @dataclass
 class Database:
-    """An engine and the session factory bound to it."""
+    """The main engine, the key store's engine, and the session factory bound to both.
+
+    A session from `sessionmaker` sends the key store's tables (`KeystoreBase`) to the key
+    store and everything else to the main database, so services use one session for both.
+    Committing it commits the two connections one after the other, with no two-phase commit
+    (SQLite has none), in an order SQLAlchemy does not promise. If one commit fails after
+    the other succeeded, the two databases disagree about one unit of work:
+
+    - a person row committed without its key row is unreadable: it fails closed, never open;
+    - a key row committed without its person row holds a key for no data: harmless;
+    - an erasure whose key-row delete failed after the person rows were deleted leaves a key
+      that still opens old backups of that person: erasure is idempotent, and whoever saw the
+      commit fail must run it again (the erasure request stays open until it succeeds).
+    """
 
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    keystore_engine: AsyncEngine | None = None
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        try:
+            await self.engine.dispose()
+        finally:
+            if self.keystore_engine is not None:
+                await self.keystore_engine.dispose()
 
     async def ping(self) -> bool:
-        """True when a trivial query succeeds: what `/readyz` reports."""
+        """True when a trivial query succeeds on the database and the key store: `/readyz`."""
+        engines = [self.engine]
+        if self.keystore_engine is not None:
+            engines.append(self.keystore_engine)
         try:
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            for engine in engines:
+                async with engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
         except Exception:  # any driver error means "not ready"
             return False
         return True
@@ -101,20 +124,48 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
-def create_database(url: str, *, echo: bool = False, **engine_options: Any) -> Database:
-    """Build the engine for an SQLite or PostgreSQL URL with the settings each one needs."""
+def create_engine_for(url: str, *, echo: bool = False, **engine_options: Any) -> AsyncEngine:
+    """The engine for an SQLite or PostgreSQL URL with the settings each one needs."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo, **engine_options)
         _configure_sqlite(engine)
-    else:
-        engine_options.setdefault("pool_pre_ping", True)
-        engine = create_async_engine(url, echo=echo, **engine_options)
-    return Database(engine=engine, sessionmaker=sessionmaker_for(engine))
+        return engine
+    engine_options.setdefault("pool_pre_ping", True)
+    return create_async_engine(url, echo=echo, **engine_options)
+
+
+def create_database(
+    url: str, *, keystore_url: str | None = None, echo: bool = False, **engine_options: Any
+) -> Database:
+    """Engines for the database and (when given) the key store, and sessions over both.
+
+    Without `keystore_url` the key store's tables are unreachable: fine for tools that never
+    touch personal data, and a loud "no such table" for any that do.
+    """
+    engine = create_engine_for(url, echo=echo, **engine_options)
+    keystore_engine = (
+        None
+        if keystore_url is None
+        else create_engine_for(keystore_url, echo=echo, **engine_options)
+    )
+    return Database(
+        engine=engine,
+        sessionmaker=sessionmaker_for(engine, keystore=keystore_engine),
+        keystore_engine=keystore_engine,
+    )
 
 
 def sessionmaker_for(
-    bind: AsyncEngine | AsyncConnection, **options: Any
+    bind: AsyncEngine | AsyncConnection,
+    *,
+    keystore: AsyncEngine | AsyncConnection | None = None,
+    **options: Any,
 ) -> async_sessionmaker[AsyncSession]:
+    """Sessions on `bind`, with the key store's tables on `keystore` when given."""
+    if keystore is not None:
+        binds = dict(options.pop("binds", None) or {})
+        binds.setdefault(KeystoreBase, keystore)
+        options["binds"] = binds
     return async_sessionmaker(bind=bind, expire_on_commit=False, autoflush=False, **options)
 
 

@@ -1,12 +1,15 @@
 """Alembic, driven from code: upgrade to head and compare the database with the code's head.
 
 The migration scripts live in the repository's `migrations/` folder (packaged as
-`amanat/migrations` in a wheel). Alembic runs on a connection we hand it, so the same
-functions work from the CLI, the server's start-up and the async test fixtures.
+`amanat/migrations` in a wheel); the key store, a database of its own, has its own chain in
+`migrations/keystore/` and its own `alembic_version` table. Alembic runs on a connection we
+hand it, so the same functions work from the CLI, the server's start-up and the async test
+fixtures.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +28,22 @@ def migrations_dir() -> Path:
     return Path(__file__).resolve().parents[3] / "migrations"
 
 
-def alembic_config() -> Config:
+def keystore_migrations_dir() -> Path:
+    return migrations_dir() / "keystore"
+
+
+def _config(script_location: Path) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(migrations_dir()))
+    config.set_main_option("script_location", str(script_location))
     return config
+
+
+def alembic_config() -> Config:
+    return _config(migrations_dir())
+
+
+def keystore_alembic_config() -> Config:
+    return _config(keystore_migrations_dir())
 
 
 @dataclass(frozen=True)
@@ -49,10 +64,16 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def _upgrade(connection: Connection, target: str) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = connection
-    command.upgrade(config, target)
+def keystore_head_revision() -> str | None:
+    return ScriptDirectory.from_config(keystore_alembic_config()).get_current_head()
+
+
+def _upgrader(config: Config, target: str) -> Callable[[Connection], None]:
+    def upgrade(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.upgrade(config, target)
+
+    return upgrade
 
 
 def _current(connection: Connection) -> str | None:
@@ -62,10 +83,23 @@ def _current(connection: Connection) -> str | None:
 async def upgrade_database(engine: AsyncEngine, target: str = "head") -> None:
     """Apply every migration up to `target` in one transaction where the backend allows it."""
     async with engine.begin() as conn:
-        await conn.run_sync(_upgrade, target)
+        await conn.run_sync(_upgrader(alembic_config(), target))
+
+
+async def upgrade_keystore(engine: AsyncEngine, target: str = "head") -> None:
+    """The same for the key store's own chain."""
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrader(keystore_alembic_config(), target))
+
+
+async def _revision(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as conn:
+        return await conn.run_sync(_current)
 
 
 async def schema_status(engine: AsyncEngine) -> SchemaStatus:
-    async with engine.connect() as conn:
-        current = await conn.run_sync(_current)
-    return SchemaStatus(current=current, head=head_revision())
+    return SchemaStatus(current=await _revision(engine), head=head_revision())
+
+
+async def keystore_status(engine: AsyncEngine) -> SchemaStatus:
+    return SchemaStatus(current=await _revision(engine), head=keystore_head_revision())

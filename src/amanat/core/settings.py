@@ -18,6 +18,7 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from sqlalchemy.engine import make_url
 
 from amanat.core.errors import ConfigurationError
 
@@ -38,6 +39,13 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL; default is the embedded SQLite file in the data directory.",
+    )
+    keystore_url: str | None = Field(
+        default=None,
+        description=(
+            "SQLAlchemy URL of the key store (wrapped data keys), a database apart from "
+            "database_url; default is the SQLite file keys.db in the data directory."
+        ),
     )
     master_key: SecretStr | None = Field(
         default=None,
@@ -72,12 +80,34 @@ class Settings(BaseSettings):
     address_lock_failures: int = Field(default=50, ge=10, le=10000)
     min_password_length_with_mfa: int = Field(default=8, ge=8, le=64)
     signup_enabled: bool = True
+    # Activity (policy §3 automatic collection, §4 data minimization): client address and
+    # parsed user agent of sign-ins; raw addresses cut to /24 or /48, then events and devices go.
+    activity_capture: bool = True
+    activity_ip_truncate_days: int = Field(default=30, ge=1, le=365)
+    activity_event_retention_days: int = Field(default=180, ge=1, le=3650)
+    activity_device_retention_days: int = Field(default=400, ge=1, le=3650)
+    # Personal data a new person must give besides name and email, for identity verification.
+    require_identity_fields: Annotated[list[Literal["phone", "cnic", "address"]], NoDecode] = Field(
+        default_factory=list
+    )
+    # Purpose-bound reveals of personal data one staff member or admin may make per hour (V2.4.1).
+    reveal_limit_per_hour: int = Field(default=30, ge=1, le=1000)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxy_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("require_identity_fields", mode="before")
+    @classmethod
+    def _split_identity_fields(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        if isinstance(value, list) and all(isinstance(part, str) for part in value):
+            # Each once, in the given order, whatever its case.
+            return list(dict.fromkeys(part.strip().lower() for part in value))
         return value
 
     @field_validator("trusted_proxies")
@@ -90,7 +120,7 @@ class Settings(BaseSettings):
                 raise ValueError("each entry must be an IP address or CIDR network") from None
         return value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "keystore_url")
     @classmethod
     def _supported_database(cls, value: str | None) -> str | None:
         if value is None:
@@ -109,6 +139,16 @@ class Settings(BaseSettings):
             raise ValueError("behind_proxy needs trusted_proxies (the proxy addresses)")
         return self
 
+    @model_validator(mode="after")
+    def _keystore_apart(self) -> Settings:
+        if _same_database(self.resolved_keystore_url, self.resolved_database_url):
+            # Keys inside the data would travel into every backup and undo crypto-shredding.
+            raise ValueError("keystore_url must name a database apart from database_url")
+        if self.environment == "production" and not self.is_sqlite and self.keystore_url is None:
+            # Each node would keep a keys.db of its own: people made on one unreadable on another.
+            raise ValueError("keystore_url is required in production with a PostgreSQL database")
+        return self
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -118,6 +158,16 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def resolved_keystore_url(self) -> str:
+        if self.keystore_url:
+            return self.keystore_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'keys.db').resolve()}"
+
+    @property
+    def keystore_is_sqlite(self) -> bool:
+        return self.resolved_keystore_url.startswith("sqlite")
 
     @property
     def base_url(self) -> str:
@@ -140,6 +190,22 @@ class Settings(BaseSettings):
         if config_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
+
+
+def _same_database(first: str, second: str) -> bool:
+    a, b = make_url(first), make_url(second)
+    if a.get_backend_name() != b.get_backend_name():
+        return False
+    if a.get_backend_name() == "sqlite":
+        return (
+            bool(a.database)
+            and Path(a.database or "").resolve() == Path(b.database or "").resolve()
+        )
+    return (a.host or "localhost", a.port or 5432, a.database) == (
+        b.host or "localhost",
+        b.port or 5432,
+        b.database,
+    )
 
 
 def _config_file() -> Path | None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from amanat.core.errors import NotFound
-from amanat.identity import accounts, signin, users
+from amanat.activity.context import RequestCtx, set_device_cookie
+from amanat.identity import accounts, devices, signin, users
 from amanat.identity.api_tokens import ApiScope
 from amanat.identity.auth import (
     AnySession,
@@ -22,7 +23,7 @@ from amanat.identity.auth import (
     require_scope,
     set_session_cookie,
 )
-from amanat.identity.models import CustomerAccount
+from amanat.identity.models import CustomerAccount, User
 from amanat.identity.password_policy import PasswordContext, estimate_strength
 from amanat.identity.schemas import (
     AccountCreateIn,
@@ -45,7 +46,6 @@ from amanat.identity.schemas import (
     UserCreateIn,
     UserOut,
 )
-from amanat.identity.sessions import end_all_sessions, end_session, list_sessions
 from amanat.people.service import read_person
 from amanat.web.deps import CurrentSettings, DbSession
 
@@ -57,6 +57,23 @@ def _address(request: Request) -> str | None:
     return str(address) if address is not None else None
 
 
+def session_out(details: devices.SessionDetails) -> SessionOut:
+    return SessionOut(
+        id=details.id,
+        current=details.current,
+        created_at=details.first_seen_at,
+        last_seen_at=details.last_seen_at,
+        expires_at=details.expires_at,
+        first_seen_at=details.first_seen_at,
+        browser=details.browser,
+        browser_version=details.browser_version,
+        os=details.os,
+        os_version=details.os_version,
+        device_type=details.device_type,
+        ip_network=details.network,
+    )
+
+
 @router.post("/session", response_model=SigninOut, summary="Sign in with a password")
 async def create_session(
     body: SigninIn,
@@ -65,6 +82,7 @@ async def create_session(
     db: DbSession,
     ring: Keyring,
     settings: CurrentSettings,
+    context: RequestCtx,
 ) -> SigninOut:
     outcome = await signin.sign_in(
         db,
@@ -73,8 +91,10 @@ async def create_session(
         login=body.login,
         password=body.password,
         client_address=_address(request),
+        context=context,
     )
     set_session_cookie(response, settings, outcome.token)
+    set_device_cookie(response, context)
     return SigninOut(
         user_id=outcome.user.id,
         username=outcome.user.username,
@@ -98,6 +118,7 @@ async def second_factor(
     db: DbSession,
     ring: Keyring,
     settings: CurrentSettings,
+    context: RequestCtx,
 ) -> SigninOut:
     token, _row = await signin.complete_second_factor(
         db,
@@ -107,8 +128,10 @@ async def second_factor(
         user=auth.user,
         code=body.code,
         client_address=_address(request),
+        context=context,
     )
     set_session_cookie(response, settings, token)
+    set_device_cookie(response, context)
     return SigninOut(
         user_id=auth.user.id,
         username=auth.user.username,
@@ -120,8 +143,10 @@ async def second_factor(
 
 
 @router.delete("/session", status_code=204, summary="Sign out")
-async def delete_session(auth: AnySession, response: Response, db: DbSession) -> Response:
-    await end_session(db, auth.session.id)
+async def delete_session(
+    auth: AnySession, response: Response, db: DbSession, context: RequestCtx
+) -> Response:
+    await devices.sign_out(db, auth.user, auth.session.id, context)
     clear_session_cookie(response)
     response.status_code = 204
     return response
@@ -132,8 +157,10 @@ async def delete_session(auth: AnySession, response: Response, db: DbSession) ->
     response_model=CountOut,
     summary="End every session of mine, this one included",
 )
-async def sign_out_everywhere(auth: EnrollingUser, response: Response, db: DbSession) -> CountOut:
-    count = await end_all_sessions(db, auth.user.id)
+async def sign_out_everywhere(
+    auth: EnrollingUser, response: Response, db: DbSession, context: RequestCtx
+) -> CountOut:
+    count = await devices.sign_out_everywhere(db, auth.user, context)
     clear_session_cookie(response)
     return CountOut(count=count)
 
@@ -172,6 +199,7 @@ async def change_my_password(
     db: DbSession,
     ring: Keyring,
     settings: CurrentSettings,
+    context: RequestCtx,
 ) -> CountOut:
     ended = await signin.change_password(
         db,
@@ -182,6 +210,7 @@ async def change_my_password(
         current_password=body.current_password,
         new_password=body.new_password,
         end_other_sessions=body.end_other_sessions,
+        context=context,
     )
     return CountOut(count=ended)
 
@@ -200,34 +229,29 @@ async def start_totp(auth: EnrollingUser, db: DbSession, ring: Keyring) -> TotpE
     summary="Confirm TOTP with a first code; returns recovery codes once",
 )
 async def confirm_totp(
-    body: TotpConfirmIn, auth: EnrollingUser, db: DbSession, ring: Keyring
+    body: TotpConfirmIn, auth: EnrollingUser, db: DbSession, ring: Keyring, context: RequestCtx
 ) -> RecoveryCodesOut:
     codes = await signin.confirm_totp_enrolment(
-        db, ring, user=auth.user, code=body.code, session_id=auth.session.id
+        db, ring, user=auth.user, code=body.code, session_id=auth.session.id, context=context
     )
     return RecoveryCodesOut(recovery_codes=codes)
 
 
-@router.get("/me/sessions", response_model=list[SessionOut], summary="My sessions")
+@router.get(
+    "/me/sessions",
+    response_model=list[SessionOut],
+    summary="My sessions, with browser, OS, device type and network of each sign-in",
+)
 async def my_sessions(auth: SignedIn, db: DbSession) -> list[SessionOut]:
-    rows = await list_sessions(db, auth.user.id)
-    return [
-        SessionOut(
-            id=row.id,
-            current=row.id == auth.session.id,
-            created_at=row.created_at,
-            last_seen_at=row.last_seen_at,
-            expires_at=row.expires_at,
-        )
-        for row in rows
-    ]
+    rows = await devices.my_sessions(db, auth.user, auth.session.id)
+    return [session_out(row) for row in rows]
 
 
 @router.delete("/me/sessions/{session_id}", status_code=204, summary="End one of my sessions")
-async def end_my_session(session_id: str, auth: SignedIn, db: DbSession) -> Response:
-    if session_id not in {row.id for row in await list_sessions(db, auth.user.id)}:
-        raise NotFound("No such session.", code="session_not_found")
-    await end_session(db, session_id)
+async def end_my_session(
+    session_id: str, auth: SignedIn, db: DbSession, context: RequestCtx
+) -> Response:
+    await devices.end_my_session(db, auth.user, session_id, context)
     return Response(status_code=204)
 
 
@@ -256,10 +280,15 @@ async def accept_invite(
 
 async def _user_out(db: DbSession, ring: Keyring, user_id: str, auth: UserSupervisor) -> UserOut:
     user = await users.get_user_for(db, auth.actor, user_id)
-    return _summary_out(await users.summarize(db, ring, user))
+    return _summary_out(await users.summarize(db, ring, user), await _masked(db, ring, user))
 
 
-def _summary_out(summary: users.UserSummary) -> UserOut:
+async def _masked(db: DbSession, ring: Keyring, user: User) -> dict[str, str]:
+    return (await read_person(db, ring, user.person_id)).masked() if user.person_id else {}
+
+
+def _summary_out(summary: users.UserSummary, masked: Mapping[str, str] | None = None) -> UserOut:
+    masked = masked or {}
     return UserOut(
         id=summary.id,
         account_id=summary.account_id,
@@ -271,6 +300,9 @@ def _summary_out(summary: users.UserSummary) -> UserOut:
         mfa_enabled=summary.mfa_enabled,
         last_signin_at=summary.last_signin_at,
         created_at=summary.created_at,
+        phone=masked.get("phone"),
+        cnic=masked.get("cnic"),
+        city=masked.get("address"),
     )
 
 
@@ -329,10 +361,13 @@ async def create_user(
         full_name=body.full_name,
         email=body.email,
         role=body.role,
+        phone=body.phone,
+        cnic=body.cnic,
+        address=body.address.model_dump() if body.address is not None else None,
     )
     # Not through get_user_for: a platform admin seeding a customer's owner does not
     # supervise that account afterwards, but sees (masked) whom they just created.
-    return _summary_out(await users.summarize(db, ring, user))
+    return _summary_out(await users.summarize(db, ring, user), await _masked(db, ring, user))
 
 
 @router.get(

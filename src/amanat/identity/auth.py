@@ -16,9 +16,12 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
+from amanat.activity.context import request_context
+from amanat.activity.service import note_session_use
 from amanat.core.crypto import MasterKeyring
 from amanat.core.errors import Forbidden, Unauthenticated
 from amanat.core.settings import Settings
@@ -141,6 +144,11 @@ async def optional_authentication(request: Request, session: DbSession) -> Authe
         return None
     row, user = found
     await verify_csrf(request, csrf_token_for(token))
+    if settings.activity_capture and inspect(row).attrs.last_seen_at.history.has_changes():
+        # The session was just marked as seen (at most once a minute): so is its device.
+        await note_session_use(
+            session, session_id=row.id, context=request_context(request), now=row.last_seen_at
+        )
     needs_enrolment = user.mfa_enabled_at is None and await mfa_required(session, user)
     actor = Actor(
         user_id=user.id,

@@ -10,8 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
+from amanat.activity.context import RequestCtx, set_device_cookie
+from amanat.activity.service import EVENT_KINDS, OUTCOMES
 from amanat.core.errors import AmanatError, Forbidden, InvalidInput
-from amanat.identity import accounts, signin, users
+from amanat.identity import accounts, devices, signin, users
 from amanat.identity.auth import (
     ANONYMOUS_CSRF_COOKIE,
     AnySession,
@@ -29,7 +31,7 @@ from amanat.identity.auth import (
 from amanat.identity.password_policy import MIN_LENGTH_SINGLE_FACTOR
 from amanat.identity.roles import ACCOUNT_ROLES, PLATFORM_ROLES, Permission, Role
 from amanat.identity.schemas import Strict
-from amanat.identity.sessions import end_all_sessions, end_session, list_sessions
+from amanat.identity.sessions import list_sessions
 from amanat.people.service import create_person, read_person
 from amanat.web.deps import CurrentSettings, DbSession
 from amanat.web.templating import add_template_dir, render
@@ -92,12 +94,19 @@ async def signin_submit(
     settings: CurrentSettings,
     login: Annotated[str, Form(max_length=254)],
     password: Annotated[str, Form(max_length=1024)],
+    context: RequestCtx,
     csrf_token: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     _require_anonymous_csrf(request, csrf_token)
     try:
         outcome = await signin.sign_in(
-            db, ring, settings, login=login, password=password, client_address=_address(request)
+            db,
+            ring,
+            settings,
+            login=login,
+            password=password,
+            client_address=_address(request),
+            context=context,
         )
     except AmanatError as exc:
         if exc.status not in (401, 429):
@@ -106,6 +115,7 @@ async def signin_submit(
         return _anonymous_form(request, "signin.html", {"error": exc.message}, exc.status)
     response = RedirectResponse(_after_signin(outcome), status_code=303)
     set_session_cookie(response, settings, outcome.token)
+    set_device_cookie(response, context)
     return response
 
 
@@ -124,6 +134,7 @@ async def second_factor_submit(
     ring: Keyring,
     settings: CurrentSettings,
     code: Annotated[str, Form(max_length=64)],
+    context: RequestCtx,
 ) -> Response:
     try:
         token, _row = await signin.complete_second_factor(
@@ -134,6 +145,7 @@ async def second_factor_submit(
             user=auth.user,
             code=code,
             client_address=_address(request),
+            context=context,
         )
     except AmanatError as exc:
         if exc.status not in (401, 429):
@@ -147,12 +159,13 @@ async def second_factor_submit(
     target = "/account/password" if auth.user.must_change_password else "/account"
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(response, settings, token)
+    set_device_cookie(response, context)
     return response
 
 
 @router.post("/signout")
-async def signout(auth: AnySession, db: DbSession) -> Response:
-    await end_session(db, auth.session.id)
+async def signout(auth: AnySession, db: DbSession, context: RequestCtx) -> Response:
+    await devices.sign_out(db, auth.user, auth.session.id, context)
     response = RedirectResponse("/signin", status_code=303)
     clear_session_cookie(response)
     return response
@@ -228,16 +241,17 @@ async def account_page(request: Request, auth: SignedIn, db: DbSession, ring: Ke
 
 
 @router.post("/account/sessions/{session_id}/end")
-async def end_one_session(session_id: str, auth: SignedIn, db: DbSession) -> Response:
-    if session_id in {row.id for row in await list_sessions(db, auth.user.id)}:
-        await end_session(db, session_id)
-    return RedirectResponse("/account", status_code=303)
+async def end_one_session(
+    session_id: str, auth: SignedIn, db: DbSession, context: RequestCtx
+) -> Response:
+    await devices.end_my_session(db, auth.user, session_id, context)
+    return RedirectResponse("/account/devices", status_code=303)
 
 
 @router.post("/account/sessions/end-others")
-async def end_other_sessions(auth: SignedIn, db: DbSession) -> Response:
-    await end_all_sessions(db, auth.user.id, keep_session_id=auth.session.id)
-    return RedirectResponse("/account", status_code=303)
+async def end_other_sessions(auth: SignedIn, db: DbSession, context: RequestCtx) -> Response:
+    await devices.end_my_other_sessions(db, auth.user, auth.session.id, context)
+    return RedirectResponse("/account/devices", status_code=303)
 
 
 @router.get("/account/password")
@@ -254,6 +268,7 @@ async def password_submit(
     settings: CurrentSettings,
     current_password: Annotated[str, Form(max_length=1024)],
     new_password: Annotated[str, Form(max_length=1024)],
+    context: RequestCtx,
     end_other_sessions: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
     try:
@@ -267,6 +282,7 @@ async def password_submit(
                 current_password=current_password,
                 new_password=new_password,
                 end_other_sessions=end_other_sessions == "yes",
+                context=context,
             )
     except InvalidInput as exc:
         return _page(request, "change_password.html", {"auth": auth, "error": exc.message}, 422)
@@ -290,10 +306,11 @@ async def mfa_submit(
     db: DbSession,
     ring: Keyring,
     code: Annotated[str, Form(max_length=16)],
+    context: RequestCtx,
 ) -> Response:
     try:
         codes = await signin.confirm_totp_enrolment(
-            db, ring, user=auth.user, code=code, session_id=auth.session.id
+            db, ring, user=auth.user, code=code, session_id=auth.session.id, context=context
         )
     except InvalidInput as exc:
         enrolment = await signin.pending_totp_enrolment(ring, auth.user)
@@ -399,7 +416,13 @@ _ACTIONS = {
 
 @router.get("/admin/users/{user_id}")
 async def user_page(
-    request: Request, user_id: str, auth: UserSupervisor, db: DbSession, ring: Keyring
+    request: Request,
+    user_id: str,
+    auth: UserSupervisor,
+    db: DbSession,
+    ring: Keyring,
+    kind: str = "",
+    outcome: str = "",
 ) -> Response:
     user = await users.get_user_for(db, auth.actor, user_id)
     summary = await users.summarize(db, ring, user)
@@ -420,8 +443,32 @@ async def user_page(
             "user": summary,
             "actions": actions,
             "session_count": len(await list_sessions(db, user.id)),
+            **await _user_activity(db, auth, user.id, kind=kind, outcome=outcome),
         },
     )
+
+
+async def _user_activity(
+    db: DbSession, auth: UserSupervisor, user_id: str, *, kind: str, outcome: str
+) -> dict[str, Any]:
+    """The user's sessions, devices and security history for the admin's page (activity)."""
+    kind_filter = kind if kind in EVENT_KINDS else None
+    outcome_filter = outcome if outcome in OUTCOMES else None
+    return {
+        "activity_sessions": await devices.sessions_of(db, auth.actor, user_id),
+        "activity_devices": await devices.devices_of(db, auth.actor, user_id),
+        "activity_events": await devices.sign_ins_of(
+            db,
+            auth.actor,
+            user_id,
+            kinds=[kind_filter] if kind_filter else None,
+            outcome=outcome_filter,
+            limit=50,
+        ),
+        "activity_filters": {"kind": kind_filter, "outcome": outcome_filter},
+        "event_kinds": EVENT_KINDS,
+        "outcomes": OUTCOMES,
+    }
 
 
 @router.post("/admin/users/{user_id}/{action}")
@@ -461,13 +508,24 @@ async def open_account_page(
         async with db.begin_nested():
             account = await accounts.create_customer_account(db, auth.actor, name=name)
             await users.invite_user(
-                db, ring, settings, auth.actor, account_id=account.id, username=username,
-                full_name=full_name, email=email, role=Role.OWNER,
+                db,
+                ring,
+                settings,
+                auth.actor,
+                account_id=account.id,
+                username=username,
+                full_name=full_name,
+                email=email,
+                role=Role.OWNER,
             )
     except AmanatError as exc:
         if exc.status >= 500:
             raise
         rows = await accounts.list_customer_accounts(db, auth.actor)
-        return _page(request, "admin_accounts.html",
-                     {"auth": auth, "accounts": rows, "error": exc.message}, exc.status)
+        return _page(
+            request,
+            "admin_accounts.html",
+            {"auth": auth, "accounts": rows, "error": exc.message},
+            exc.status,
+        )
     return RedirectResponse("/admin/accounts", status_code=303)

@@ -14,6 +14,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from amanat.activity.service import RequestContext, record_security_event
 from amanat.audit.service import AuditActor, record_event
 from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring, blind_index_key_from, compute_blind_index
@@ -160,7 +161,13 @@ async def reset_details(session: AsyncSession, token: str) -> User:
 
 
 async def complete_password_reset(
-    session: AsyncSession, ring: MasterKeyring, settings: Settings, *, token: str, new_password: str
+    session: AsyncSession,
+    ring: MasterKeyring,
+    settings: Settings,
+    *,
+    token: str,
+    new_password: str,
+    context: RequestContext | None = None,
 ) -> User:
     """Set a new password through a reset link; every session and API token of the user ends.
 
@@ -191,6 +198,9 @@ async def complete_password_reset(
         target_type="user",
         target_id=user.id,
         details={"sessions_ended": ended},
+    )
+    await record_security_event(
+        session, kind="password_reset", user_id=user.id, account_id=user.account_id, context=context
     )
     if email:
         await send_identity_mail(

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from amanat.activity.context import RequestCtx
 from amanat.core.errors import AmanatError, InvalidInput
 from amanat.identity import recovery, signup
 from amanat.identity.auth import Keyring
@@ -96,10 +97,14 @@ async def request_reset(
     summary="Choose a new password through a reset link; all sessions end",
 )
 async def complete_reset(
-    body: PasswordResetCompleteIn, db: DbSession, ring: Keyring, settings: CurrentSettings
+    body: PasswordResetCompleteIn,
+    db: DbSession,
+    ring: Keyring,
+    settings: CurrentSettings,
+    context: RequestCtx,
 ) -> AcceptedOut:
     await recovery.complete_password_reset(
-        db, ring, settings, token=body.token, new_password=body.new_password
+        db, ring, settings, token=body.token, new_password=body.new_password, context=context
     )
     return AcceptedOut(status="password_changed", detail="Your password is changed. Sign in.")
 
@@ -197,6 +202,7 @@ async def reset_submit(
     ring: Keyring,
     settings: CurrentSettings,
     new_password: Annotated[str, Form(max_length=1024)],
+    where: RequestCtx,
     csrf_token: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     _require_anonymous_csrf(request, csrf_token)
@@ -208,7 +214,7 @@ async def reset_submit(
     try:
         async with db.begin_nested():
             await recovery.complete_password_reset(
-                db, ring, settings, token=token, new_password=new_password
+                db, ring, settings, token=token, new_password=new_password, context=where
             )
     except InvalidInput as exc:
         return _anonymous_form(request, "reset_form.html", {**context, "error": exc.message}, 422)

@@ -7,6 +7,8 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from amanat.identity.roles import Role
+from amanat.people.schemas import CNIC_INPUT_MAX, AddressIn
+from amanat.people.validation import PHONE_INPUT_MAX
 
 
 class Strict(BaseModel):
@@ -76,6 +78,15 @@ class SessionOut(BaseModel):
     created_at: datetime
     last_seen_at: datetime
     expires_at: datetime
+    # Where the session was opened from (None where nothing was recorded); the address only as
+    # its /24 or /48 network.
+    first_seen_at: datetime | None = None
+    browser: str | None = None
+    browser_version: str | None = None
+    os: str | None = None
+    os_version: str | None = None
+    device_type: str | None = None
+    ip_network: str | None = None
 
 
 class UserCreateIn(Strict):
@@ -84,6 +95,9 @@ class UserCreateIn(Strict):
     email: str = Field(min_length=3, max_length=254)
     role: Role = Role.MEMBER
     account_id: str | None = Field(default=None, max_length=36)
+    phone: str | None = Field(default=None, max_length=PHONE_INPUT_MAX)
+    cnic: str | None = Field(default=None, max_length=CNIC_INPUT_MAX)
+    address: AddressIn | None = None
 
 
 class UserOut(BaseModel):
@@ -97,6 +111,10 @@ class UserOut(BaseModel):
     mfa_enabled: bool
     last_signin_at: datetime | None
     created_at: datetime
+    # Masked like the name and email; the address shows as its city only.
+    phone: str | None = None
+    cnic: str | None = None
+    city: str | None = None
 
 
 class AccountCreateIn(Strict):

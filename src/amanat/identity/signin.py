@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from amanat.activity.service import RequestContext, record_security_event, record_sign_in
 from amanat.audit.service import AuditActor, record_event
 from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
@@ -24,6 +26,7 @@ from amanat.identity.credentials import password_matches, set_new_password
 from amanat.identity.hashing import hash_password
 from amanat.identity.mail import send_identity_mail
 from amanat.identity.models import CustomerAccount, RecoveryCode, User, UserSession
+from amanat.identity.not_me import alert_new_device
 from amanat.identity.password_policy import is_on_common_list, normalize_password
 from amanat.identity.roles import ROLES_THAT_ALWAYS_NEED_MFA, Role
 from amanat.identity.secrets_at_rest import open_secret, seal_secret
@@ -74,8 +77,13 @@ async def sign_in(
     login: str,
     password: str,
     client_address: str | None,
+    context: RequestContext | None = None,
 ) -> SigninOutcome:
-    """Check a login and password; on success start a session (second factor may be owed)."""
+    """Check a login and password; on success start a session (second factor may be owed).
+
+    Each step is noted in the user's security history with the request `context`; a completed
+    sign-in from an unseen device mails the person, except on their very first sign-in.
+    """
     keys = [throttle.login_key(ring, login.strip())]
     if client_address:
         keys.append(throttle.address_key(ring, client_address))
@@ -94,7 +102,7 @@ async def sign_in(
         and user.failed_signins < MAX_CONSECUTIVE_FAILURES
     )
     if not (matched and may_sign_in) or user is None:
-        await _failed(session, ring, settings, keys, user)
+        await _failed(session, ring, settings, keys, user, kind="signin", context=context)
         raise Unauthenticated(SIGNIN_FAILED, code="signin_failed", keep_changes=True)
 
     await throttle.clear(session, keys[0])
@@ -104,6 +112,7 @@ async def sign_in(
         # Evidence of compromise: the password is on the (grown) common list (V6.2.10).
         user.must_change_password = True
     user.failed_signins = 0
+    first_sign_in = user.last_signin_at is None
     user.last_signin_at = utcnow()
     has_factor = user.mfa_enabled_at is not None
     stage = "mfa_pending" if has_factor else "active"
@@ -116,6 +125,18 @@ async def sign_in(
         target_type="user",
         target_id=user.id,
     )
+    record = await record_sign_in(
+        session,
+        kind="signin",
+        user_id=user.id,
+        account_id=user.account_id,
+        context=context,
+        session_id=row.id,
+        complete=not has_factor,
+        first_sign_in=first_sign_in,
+    )
+    if record.alert and context is not None:
+        await alert_new_device(session, ring, settings, user=user, context=context)
     return SigninOutcome(
         token=token,
         session=row,
@@ -132,13 +153,28 @@ async def _failed(
     settings: Settings,
     keys: list[throttle.ThrottleKey],
     user: User | None,
+    *,
+    kind: Literal["signin", "mfa"],
+    context: RequestContext | None,
 ) -> None:
     locked = await throttle.register_failure(session, settings, keys)
     log.info("signin_failed", user_id=user.id if user else None)
     if user is None:
         return
     user.failed_signins += 1
+    if user.status != "erased":
+        await record_security_event(
+            session,
+            kind=kind,
+            outcome="failure",
+            user_id=user.id,
+            account_id=user.account_id,
+            context=context,
+        )
     if keys[0] in locked and user.person_id is not None and user.status == "active":
+        await record_security_event(
+            session, kind="lock", user_id=user.id, account_id=user.account_id, context=context
+        )
         person = await read_person(session, ring, user.person_id)
         await send_identity_mail(
             session,
@@ -169,6 +205,7 @@ async def complete_second_factor(
     user: User,
     code: str,
     client_address: str | None,
+    context: RequestContext | None = None,
 ) -> tuple[str, UserSession]:
     """Finish a sign-in with a TOTP or recovery code; the session token is replaced (V7.2.4)."""
     keys = [throttle.login_key(ring, user.username)]
@@ -182,7 +219,7 @@ async def complete_second_factor(
             retry_after=wait.retry_after_seconds,
         )
     if not await _second_factor_matches(session, ring, user, code):
-        await _failed(session, ring, settings, keys, user)
+        await _failed(session, ring, settings, keys, user, kind="mfa", context=context)
         raise Unauthenticated("That code is not right.", code="mfa_failed", keep_changes=True)
     await session.delete(session_row)
     token, row = await start_session(session, settings, user=user, stage="active")
@@ -194,6 +231,17 @@ async def complete_second_factor(
         target_type="user",
         target_id=user.id,
     )
+    record = await record_sign_in(
+        session,
+        kind="mfa",
+        user_id=user.id,
+        account_id=user.account_id,
+        context=context,
+        session_id=row.id,
+        complete=True,
+    )
+    if record.alert and context is not None:
+        await alert_new_device(session, ring, settings, user=user, context=context)
     return token, row
 
 
@@ -258,6 +306,7 @@ async def change_password(
     current_password: str,
     new_password: str,
     end_other_sessions: bool = True,
+    context: RequestContext | None = None,
 ) -> int:
     """Change one's own password, giving the current one (V6.2.3); other sessions end."""
     matched, _ = password_matches(user, current_password)
@@ -279,6 +328,14 @@ async def change_password(
         target_type="user",
         target_id=user.id,
         details={"sessions_ended": ended},
+    )
+    await record_security_event(
+        session,
+        kind="password_change",
+        user_id=user.id,
+        account_id=user.account_id,
+        context=context,
+        session_id=current_session_id,
     )
     return ended
 
@@ -313,7 +370,13 @@ async def pending_totp_enrolment(ring: MasterKeyring, user: User) -> TotpEnrolme
 
 
 async def confirm_totp_enrolment(
-    session: AsyncSession, ring: MasterKeyring, *, user: User, code: str, session_id: str
+    session: AsyncSession,
+    ring: MasterKeyring,
+    *,
+    user: User,
+    code: str,
+    session_id: str,
+    context: RequestContext | None = None,
 ) -> list[str]:
     """Turn MFA on with a first valid code; returns the 10 recovery codes, shown once."""
     if user.totp_secret is None or user.mfa_enabled_at is not None:
@@ -348,6 +411,14 @@ async def confirm_totp_enrolment(
         account_id=user.account_id,
         target_type="user",
         target_id=user.id,
+    )
+    await record_security_event(
+        session,
+        kind="mfa_change",
+        user_id=user.id,
+        account_id=user.account_id,
+        context=context,
+        session_id=session_id,
     )
     await session.flush()
     return codes

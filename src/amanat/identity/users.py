@@ -4,12 +4,14 @@ and supervise them"). Every action on a user is audited; every query is scoped t
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from amanat.activity.service import EventKind, forget_user_activity, record_security_event
 from amanat.audit.service import record_event
 from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
@@ -80,10 +82,14 @@ async def invite_user(
     full_name: str,
     email: str,
     role: Role,
+    phone: str | None = None,
+    cnic: str | None = None,
+    address: Mapping[str, object] | None = None,
     link_valid_for: timedelta | None = None,
     send_mail: bool = True,
 ) -> tuple[User, str]:
-    """Create an invited user and mail them a single-use link to set a password."""
+    """Create an invited user and mail them a single-use link to set a password; phone, CNIC
+    and address are optional unless the operator requires them."""
     account = await get_account_for(session, actor, account_id)
     if not _may_assign(actor, account, role):
         raise Forbidden("You may not create a user with this role here.", code="role_not_allowed")
@@ -91,7 +97,15 @@ async def invite_user(
     if await session.scalar(select(User.id).where(User.username == name)):
         raise Conflict("This username is already taken.", code="username_taken", field="username")
     person = await create_person(
-        session, ring, account_id=account.id, full_name=full_name, email=email
+        session,
+        ring,
+        account_id=account.id,
+        full_name=full_name,
+        email=email,
+        phone=phone,
+        cnic=cnic,
+        address=address,
+        required=settings.require_identity_fields,
     )
     now = utcnow()
     user = User(
@@ -207,6 +221,13 @@ async def _revoke_credentials_in_use(session: AsyncSession, user: User) -> int:
     return ended
 
 
+async def _note(session: AsyncSession, user: User, kind: EventKind) -> None:
+    """Put an admin's action in the user's security history (without the admin's context)."""
+    await record_security_event(
+        session, kind=kind, user_id=user.id, account_id=user.account_id, context=None
+    )
+
+
 def _not_self(actor: Actor, user: User) -> None:
     if actor.user_id == user.id:
         raise InvalidInput("You cannot do this to your own account.", code="not_on_self")
@@ -230,6 +251,7 @@ async def suspend_user(session: AsyncSession, actor: Actor, user_id: str) -> Use
         target_id=user.id,
         details={"sessions_ended": ended},
     )
+    await _note(session, user, "session_revoked")
     await session.flush()
     return user
 
@@ -310,6 +332,7 @@ async def unlock_user(
         target_type="user",
         target_id=user.id,
     )
+    await _note(session, user, "unlock")
     await session.flush()
     return user
 
@@ -326,6 +349,7 @@ async def revoke_user_sessions(session: AsyncSession, actor: Actor, user_id: str
         target_id=user.id,
         details={"sessions_ended": ended},
     )
+    await _note(session, user, "session_revoked")
     return ended
 
 
@@ -343,6 +367,7 @@ async def force_password_change(session: AsyncSession, actor: Actor, user_id: st
         target_type="user",
         target_id=user.id,
     )
+    await _note(session, user, "session_revoked")
     await session.flush()
     return user
 
@@ -365,6 +390,7 @@ async def reset_user_mfa(session: AsyncSession, actor: Actor, user_id: str) -> U
         target_type="user",
         target_id=user.id,
     )
+    await _note(session, user, "mfa_change")
     await session.flush()
     return user
 
@@ -386,6 +412,8 @@ async def remove_user(session: AsyncSession, actor: Actor, user_id: str) -> None
     user.username = f"erased-{user.id}"
     user.updated_at = utcnow()
     await session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    # Sign-in history and devices are about the person: they go with them.
+    await forget_user_activity(session, user_id=user.id)
     await record_event(
         session,
         actor=actor.audit(),

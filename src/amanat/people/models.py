@@ -1,8 +1,9 @@
 """Personal data (policy §1): every value encrypted under the person's own data key.
 
 Lookups go through keyed blind indexes; the database holds no plaintext name, email, phone,
-CNIC or address. The wrapped data key lives in `person_key`; deleting that row erases the
-person from every copy of the data (crypto-shredding).
+CNIC or address. The wrapped data key lives in `person_key`, a table of the separate key store
+(`amanat.core.keystore`); deleting that row erases the person from every copy of the data,
+backups included (crypto-shredding).
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from amanat.core.db import Base, UTCDateTime
+from amanat.core.keystore import PersonKey
+
+__all__ = ["Person", "PersonKey", "PersonNameWord"]
 
 
 class Person(Base):
@@ -34,16 +38,6 @@ class Person(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class PersonKey(Base):
-    """The person's data key, wrapped by a master key version. Erasure deletes this row."""
-
-    __tablename__ = "person_key"
-
-    person_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    master_version: Mapped[int] = mapped_column(Integer)
-    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
-
-
 class PersonNameWord(Base):
     """One blind index per whole word of the name, for admin search by any word."""
 
@@ -55,3 +49,53 @@ class PersonNameWord(Base):
     )
     digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     account_id: Mapped[str] = mapped_column(String(36))
+
+
+class PersonalDataAccess(Base):
+    """One reveal of one field of a person: who, in which role, for which policy §2 purpose,
+    and why (the reason, sealed under the person's own data key: it may name them), and when.
+
+    The person reads these rows ("who looked at my data"); an actor's rows of the last hour
+    bound how many reveals they may make (ASVS V2.4.1). The audit record names the row's id.
+    """
+
+    __tablename__ = "personal_data_access"
+    __table_args__ = (
+        Index("ix_personal_data_access_actor_at", "actor_id", "at"),
+        Index("ix_personal_data_access_person_at", "person_id", "at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("customer_account.id"))
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    actor_id: Mapped[str] = mapped_column(String(36))
+    actor_role: Mapped[str] = mapped_column(String(32))
+    field: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[bytes] = mapped_column(LargeBinary)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PendingContactChange(Base):
+    """A new email address (or phone number) a person asked for, waiting for proof that they
+    control it: a one-time link token and a 6-digit code, both stored only as digests.
+
+    The new value is sealed under the person's data key. `closed_at` is set when the change is
+    confirmed, replaced by a newer request, or out of code attempts; a row is usable only
+    while open and before `expires_at`.
+    """
+
+    __tablename__ = "pending_contact_change"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("customer_account.id"))
+    person_id: Mapped[str] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    field: Mapped[str] = mapped_column(String(16))
+    new_value: Mapped[bytes] = mapped_column(LargeBinary)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    code_key_version: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,15 +1,20 @@
-"""Personal data use cases: create a person, find one by exact value, read their fields.
+"""Personal data use cases: create a person, change their fields, find one by exact value, read
+their fields, erase them.
 
-Every value is encrypted under the person's own data key; the key is wrapped by the master
-key ring and stored apart from the values, so deleting it erases the person everywhere.
+Every value is encrypted under the person's own data key (AES-256-GCM, bound to table, column
+and row); the key is wrapped by the master key ring and stored apart from the values, so
+deleting it erases the person everywhere. Look-up and uniqueness go through keyed blind
+indexes (email, phone, CNIC, each word of the name); the database holds no plaintext.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from amanat.core.clock import utcnow
 from amanat.core.crypto import (
@@ -23,53 +28,250 @@ from amanat.core.crypto import (
     unwrap_data_key,
     wrap_data_key,
 )
-from amanat.core.errors import Conflict, NotFound
+from amanat.core.errors import Conflict, InvalidInput, NotFound
 from amanat.core.ids import new_id
-from amanat.people.masking import mask_email, mask_full_name
+from amanat.people.masking import (
+    mask_address,
+    mask_cnic,
+    mask_email,
+    mask_full_name,
+    mask_phone,
+)
 from amanat.people.models import Person, PersonKey, PersonNameWord
 from amanat.people.validation import (
+    IDENTITY_FIELDS,
+    PostalAddress,
     email_lookup_key,
+    format_cnic,
+    format_phone,
     name_words,
+    normalize_address,
+    normalize_cnic,
     normalize_email,
     normalize_full_name,
+    normalize_phone,
 )
 
 TABLE = "person"
 
+# Blind-index kinds: part of the HMAC input, so equal strings of two kinds never match.
+EMAIL_KIND = "email"
+PHONE_KIND = "phone"
+CNIC_KIND = "cnic"
+NAME_WORD_KIND = "name_word"
 
-@dataclass(frozen=True)
+PERSON_FIELDS = ("full_name", "email", "phone", "cnic", "address")
+_REQUIRED_LABELS = {"phone": "Phone number", "cnic": "CNIC", "address": "Postal address"}
+
+AddressInput = Mapping[str, object] | PostalAddress
+
+
+@dataclass(frozen=True, repr=False)
 class PersonData:
-    """Decrypted fields of one person. Never logged, never put in an exception."""
+    """Decrypted fields of one person. Never logged, never put in an exception.
+
+    `phone` is E.164, `cnic` the 13 bare digits; `phone_display` and `cnic_display` are the
+    forms a person reads. Show `masked()` to anyone but the person themselves.
+    """
 
     id: str
     account_id: str
     full_name: str
     email: str
+    phone: str | None = None
+    cnic: str | None = None
+    address: PostalAddress | None = None
+
+    @property
+    def phone_display(self) -> str | None:
+        return format_phone(self.phone) if self.phone else None
+
+    @property
+    def cnic_display(self) -> str | None:
+        return format_cnic(self.cnic) if self.cnic else None
 
     def masked(self) -> dict[str, str]:
-        return {"full_name": mask_full_name(self.full_name), "email": mask_email(self.email)}
+        """Every field masked; phone, cnic and address appear only when the person has one
+        (address as its city)."""
+        shown = {"full_name": mask_full_name(self.full_name), "email": mask_email(self.email)}
+        if self.phone:
+            shown["phone"] = mask_phone(self.phone)
+        if self.cnic:
+            shown["cnic"] = mask_cnic(self.cnic)
+        if self.address:
+            shown["address"] = mask_address(self.address)
+        return shown
 
     def __repr__(self) -> str:
         return f"PersonData(id={self.id!r})"
+
+
+@dataclass(frozen=True)
+class _Fields:
+    full_name: str
+    email: str
+    phone: str | None
+    cnic: str | None
+    address: PostalAddress | None
+
+    def plaintext(self, column: str) -> str | None:
+        if column == "address":
+            return self.address.to_json() if self.address is not None else None
+        value: str | None = getattr(self, column)
+        return value
 
 
 def _index(ring: MasterKeyring, kind: str, value: str) -> bytes:
     return compute_blind_index(blind_index_key_from(ring), kind, value)
 
 
+def lookup_digests(ring: MasterKeyring, kind: str, value: str) -> list[bytes]:
+    """The value's digest under every master version in the ring: rows indexed before a
+    rotation are still found (and still count for uniqueness) until they are re-indexed."""
+    return [
+        compute_blind_index(blind_index_key_from(ring, version), kind, value)
+        for version in sorted(ring.versions, reverse=True)
+    ]
+
+
 def email_index(ring: MasterKeyring, email: str) -> bytes:
-    return _index(ring, "email", email_lookup_key(normalize_email(email)))
+    return _index(ring, EMAIL_KIND, email_lookup_key(normalize_email(email)))
+
+
+def phone_index(ring: MasterKeyring, phone: str) -> bytes:
+    return _index(ring, PHONE_KIND, normalize_phone(phone))
+
+
+def cnic_index(ring: MasterKeyring, cnic: str) -> bytes:
+    return _index(ring, CNIC_KIND, normalize_cnic(cnic))
+
+
+def _optional(value: str | None) -> str | None:
+    # A blank form field means "not given", as an omitted one does.
+    return value if value is not None and value.strip() else None
+
+
+def _check_required(fields: _Fields, required: Collection[str]) -> None:
+    unknown = set(required) - IDENTITY_FIELDS
+    if unknown:
+        raise ValueError("only phone, cnic and address can be required")
+    for name in ("phone", "cnic", "address"):
+        if name in required and getattr(fields, name) is None:
+            raise InvalidInput(
+                f"{_REQUIRED_LABELS[name]} is required for identity verification.",
+                code=f"{name}_required",
+                field=name,
+            )
+
+
+async def _ensure_unused(
+    session: AsyncSession,
+    column: InstrumentedAttribute[bytes] | InstrumentedAttribute[bytes | None],
+    digests: list[bytes],
+    *,
+    except_person: str | None,
+    error: Conflict,
+) -> None:
+    statement = select(Person.id).where(column.in_(digests))
+    if except_person is not None:
+        statement = statement.where(Person.id != except_person)
+    if await session.scalar(statement.limit(1)):
+        raise error
+
+
+async def _ensure_unique(
+    session: AsyncSession, ring: MasterKeyring, fields: _Fields, except_person: str | None
+) -> None:
+    await _ensure_unused(
+        session,
+        Person.email_index,
+        lookup_digests(ring, EMAIL_KIND, email_lookup_key(fields.email)),
+        except_person=except_person,
+        error=Conflict("This email address is already in use.", code="email_taken", field="email"),
+    )
+    if fields.cnic is not None:
+        await _ensure_unused(
+            session,
+            Person.cnic_index,
+            lookup_digests(ring, CNIC_KIND, fields.cnic),
+            except_person=except_person,
+            error=Conflict(
+                "This CNIC is already registered to someone else.", code="cnic_taken", field="cnic"
+            ),
+        )
+
+
+def _apply_indexes(
+    session: AsyncSession, ring: MasterKeyring, row: Person, fields: _Fields
+) -> None:
+    """Set every blind index of ``row`` under the current master version (the name words are
+    added here; the caller deletes old ones first)."""
+    key = blind_index_key_from(ring)
+    row.email_index = compute_blind_index(key, EMAIL_KIND, email_lookup_key(fields.email))
+    row.phone_index = (
+        compute_blind_index(key, PHONE_KIND, fields.phone) if fields.phone is not None else None
+    )
+    row.cnic_index = (
+        compute_blind_index(key, CNIC_KIND, fields.cnic) if fields.cnic is not None else None
+    )
+    row.index_key_version = key.version
+    for word in name_words(fields.full_name):
+        session.add(
+            PersonNameWord(
+                person_id=row.id,
+                account_id=row.account_id,
+                digest=compute_blind_index(key, NAME_WORD_KIND, word),
+            )
+        )
+
+
+def _seal(data_key: bytes, person_id: str, column: str, plaintext: str) -> bytes:
+    return encrypt_value(data_key, plaintext, table=TABLE, column=column, row_id=person_id)
+
+
+def _seal_optional(
+    data_key: bytes, person_id: str, column: str, plaintext: str | None
+) -> bytes | None:
+    return None if plaintext is None else _seal(data_key, person_id, column, plaintext)
+
+
+def _person_data(row: Person, fields: _Fields) -> PersonData:
+    return PersonData(
+        id=row.id,
+        account_id=row.account_id,
+        full_name=fields.full_name,
+        email=fields.email,
+        phone=fields.phone,
+        cnic=fields.cnic,
+        address=fields.address,
+    )
 
 
 async def create_person(
-    session: AsyncSession, ring: MasterKeyring, *, account_id: str, full_name: str, email: str
+    session: AsyncSession,
+    ring: MasterKeyring,
+    *,
+    account_id: str,
+    full_name: str,
+    email: str,
+    phone: str | None = None,
+    cnic: str | None = None,
+    address: AddressInput | None = None,
+    required: Collection[str] = (),
 ) -> PersonData:
-    """Validate, encrypt and store a person; the email must be unused platform-wide."""
-    name = normalize_full_name(full_name)
-    address = normalize_email(email)
-    digest = email_index(ring, address)
-    if await session.scalar(select(Person.id).where(Person.email_index == digest)):
-        raise Conflict("This email address is already in use.", code="email_taken", field="email")
+    """Validate, encrypt and store a person. Email and CNIC must be unused platform-wide;
+    ``required`` names the optional fields the operator demands (phone, cnic, address)."""
+    phone = _optional(phone)
+    cnic = _optional(cnic)
+    fields = _Fields(
+        full_name=normalize_full_name(full_name),
+        email=normalize_email(email),
+        phone=normalize_phone(phone) if phone is not None else None,
+        cnic=normalize_cnic(cnic) if cnic is not None else None,
+        address=normalize_address(address) if address is not None else None,
+    )
+    _check_required(fields, required)
+    await _ensure_unique(session, ring, fields, except_person=None)
     person_id = new_id()
     data_key = new_data_key()
     wrapped = wrap_data_key(ring, data_key, subject=person_id)
@@ -77,31 +279,21 @@ async def create_person(
     session.add(
         PersonKey(person_id=person_id, master_version=wrapped.master_version, wrapped=wrapped.blob)
     )
-    session.add(
-        Person(
-            id=person_id,
-            account_id=account_id,
-            full_name=encrypt_value(
-                data_key, name, table=TABLE, column="full_name", row_id=person_id
-            ),
-            email=encrypt_value(data_key, address, table=TABLE, column="email", row_id=person_id),
-            email_index=digest,
-            index_key_version=ring.current_version,
-            created_at=now,
-            updated_at=now,
-        )
+    row = Person(
+        id=person_id,
+        account_id=account_id,
+        full_name=_seal(data_key, person_id, "full_name", fields.full_name),
+        email=_seal(data_key, person_id, "email", fields.email),
+        phone=_seal_optional(data_key, person_id, "phone", fields.plaintext("phone")),
+        cnic=_seal_optional(data_key, person_id, "cnic", fields.plaintext("cnic")),
+        address=_seal_optional(data_key, person_id, "address", fields.plaintext("address")),
+        created_at=now,
+        updated_at=now,
     )
-    index_key = blind_index_key_from(ring)
-    for word in name_words(name):
-        session.add(
-            PersonNameWord(
-                person_id=person_id,
-                account_id=account_id,
-                digest=compute_blind_index(index_key, "name_word", word),
-            )
-        )
+    session.add(row)
+    _apply_indexes(session, ring, row, fields)
     await session.flush()
-    return PersonData(id=person_id, account_id=account_id, full_name=name, email=address)
+    return _person_data(row, fields)
 
 
 async def find_person_id_by_email(
@@ -109,15 +301,18 @@ async def find_person_id_by_email(
 ) -> str | None:
     """Exact, case-insensitive look-up through the blind index (no plaintext compared)."""
     try:
-        digest = email_index(ring, email)
-    except Exception:  # an invalid address simply matches no one
+        key = email_lookup_key(normalize_email(email))
+    except InvalidInput:  # an invalid address simply matches no one
         return None
-    found: str | None = await session.scalar(select(Person.id).where(Person.email_index == digest))
+    found: str | None = await session.scalar(
+        select(Person.id).where(Person.email_index.in_(lookup_digests(ring, EMAIL_KIND, key)))
+    )
     return found
 
 
-async def read_person(session: AsyncSession, ring: MasterKeyring, person_id: str) -> PersonData:
-    """Decrypt one person's fields (callers decide who may see them, and mask by default)."""
+async def _load(
+    session: AsyncSession, ring: MasterKeyring, person_id: str
+) -> tuple[Person, bytes, _Fields]:
     row = await session.get(Person, person_id)
     key_row = await session.get(PersonKey, person_id)
     if row is None or key_row is None:
@@ -126,15 +321,80 @@ async def read_person(session: AsyncSession, ring: MasterKeyring, person_id: str
         ring, WrappedKey(key_row.master_version, key_row.wrapped), subject=person_id
     )
 
-    def field(column: str, blob: bytes) -> str:
+    def field(column: str, blob: bytes | None) -> str | None:
+        if blob is None:
+            return None
         return decrypt_value(data_key, blob, table=TABLE, column=column, row_id=person_id)
 
-    return PersonData(
-        id=person_id,
-        account_id=row.account_id,
-        full_name=field("full_name", row.full_name),
-        email=field("email", row.email),
+    address = field("address", row.address)
+    fields = _Fields(
+        full_name=field("full_name", row.full_name) or "",
+        email=field("email", row.email) or "",
+        phone=field("phone", row.phone),
+        cnic=field("cnic", row.cnic),
+        address=PostalAddress.from_json(address) if address is not None else None,
     )
+    return row, data_key, fields
+
+
+async def read_person(session: AsyncSession, ring: MasterKeyring, person_id: str) -> PersonData:
+    """Decrypt one person's fields (callers decide who may see them, and mask by default).
+
+    A value that does not authenticate under this person, column and row raises
+    ``DecryptionError``: it was tampered with or copied from elsewhere.
+    """
+    row, _key, fields = await _load(session, ring, person_id)
+    return _person_data(row, fields)
+
+
+async def update_person(
+    session: AsyncSession,
+    ring: MasterKeyring,
+    person_id: str,
+    *,
+    required: Collection[str] = (),
+    **changes: object,
+) -> PersonData:
+    """Change some of a person's fields (``full_name``, ``email``, ``phone``, ``cnic``,
+    ``address``; None or blank clears an optional one). Changed values are re-encrypted and
+    every blind index is recomputed under the current master version."""
+    unknown = set(changes) - set(PERSON_FIELDS)
+    if unknown:
+        raise InvalidInput(
+            "Only full_name, email, phone, cnic and address can be changed.",
+            code="unknown_field",
+        )
+    row, data_key, current = await _load(session, ring, person_id)
+    fields = current
+    for name, value in changes.items():
+        if name == "address":
+            if value is not None and not isinstance(value, Mapping | PostalAddress):
+                raise InvalidInput("Address is not valid.", code="invalid_address", field=name)
+            fields = replace(fields, address=normalize_address(value) if value else None)
+            continue
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput("This field must be text.", code=f"invalid_{name}", field=name)
+        text = _optional(value)
+        if name == "full_name":
+            fields = replace(fields, full_name=normalize_full_name(text or ""))
+        elif name == "email":
+            fields = replace(fields, email=normalize_email(text or ""))
+        elif name == "phone":
+            fields = replace(fields, phone=normalize_phone(text) if text else None)
+        else:
+            fields = replace(fields, cnic=normalize_cnic(text) if text else None)
+    _check_required(fields, required)
+    await _ensure_unique(session, ring, fields, except_person=person_id)
+    for column in PERSON_FIELDS:
+        if fields.plaintext(column) != current.plaintext(column):
+            setattr(
+                row, column, _seal_optional(data_key, person_id, column, fields.plaintext(column))
+            )
+    await session.execute(delete(PersonNameWord).where(PersonNameWord.person_id == person_id))
+    _apply_indexes(session, ring, row, fields)
+    row.updated_at = utcnow()
+    await session.flush()
+    return _person_data(row, fields)
 
 
 async def erase_person(session: AsyncSession, person_id: str) -> None:

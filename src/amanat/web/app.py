@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from amanat.activity.retention import activity_retention_job
 from amanat.comms.delivery import transport_from_settings
 from amanat.comms.worker import run_worker
 from amanat.core.crypto import MasterKeyring
@@ -19,8 +20,11 @@ from amanat.core.runtime import open_runtime
 from amanat.core.settings import Settings, load_settings
 from amanat.identity import api as identity_api
 from amanat.identity import api_token_routes as identity_api_tokens
+from amanat.identity import device_routes as identity_devices
 from amanat.identity import import_routes as identity_import
 from amanat.identity import pages as identity_pages
+from amanat.identity import people_routes as identity_people
+from amanat.identity import privacy_routes as identity_privacy
 from amanat.identity import recovery_routes as identity_recovery
 from amanat.web import apidocs, health, home
 from amanat.web.frontdoor import FrontDoor
@@ -53,7 +57,11 @@ def create_app(
         if settings.in_process_worker and (not settings.is_sqlite or settings.workers == 1):
             worker = asyncio.create_task(
                 run_worker(
-                    runtime.database, runtime.keyring, transport_from_settings(settings), stop=stop
+                    runtime.database,
+                    runtime.keyring,
+                    transport_from_settings(settings),
+                    stop=stop,
+                    jobs=[activity_retention_job(settings)],
                 )
             )
         try:
@@ -80,9 +88,12 @@ def create_app(
     app.include_router(home.router)
     app.include_router(identity_import.router)
     app.include_router(identity_api.router)
+    app.include_router(identity_people.router)
     app.include_router(identity_pages.router)
     app.include_router(identity_api_tokens.router)
     app.include_router(identity_recovery.router)
+    app.include_router(identity_devices.router)
+    app.include_router(identity_privacy.router)
     if settings.environment == "development":
         app.include_router(apidocs.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

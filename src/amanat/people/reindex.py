@@ -1,0 +1,166 @@
+"""Blind indexes recomputed under the current master version, after a key rotation.
+
+The index key is derived from the current master version, so a rotation changes it. Look-ups
+try every version in the ring, so people indexed under an older version are still found, but
+only until that version is retired: every person must be reindexed first. Each batch is its
+own transaction and picks the people whose `index_key_version` is not the current one, so
+reindexing can be interrupted (kill -9) and run again.
+
+A person whose data key is gone (erased, or a write that failed half-way) cannot be decrypted,
+so cannot be reindexed; they are counted, and do not hold back the rotation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from amanat.core.crypto import (
+    DecryptionError,
+    MasterKeyring,
+    blind_index_key_from,
+    compute_blind_index,
+)
+from amanat.core.db import Database, unit_of_work
+from amanat.core.errors import NotFound
+from amanat.people.models import Person, PersonKey, PersonNameWord
+from amanat.people.service import (
+    CNIC_KIND,
+    EMAIL_KIND,
+    NAME_WORD_KIND,
+    PHONE_KIND,
+    PersonData,
+    read_person,
+)
+from amanat.people.validation import email_lookup_key, name_words
+
+REINDEX_BATCH = 200
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ReindexBatch:
+    reindexed: int
+    unreadable: int
+    # The last person id looked at: the next batch starts after it. None: nothing was left.
+    last_person_id: str | None
+
+
+@dataclass(frozen=True)
+class ReindexReport:
+    reindexed: int
+    unreadable: int
+
+
+async def count_people_to_reindex(session: AsyncSession, ring: MasterKeyring) -> int:
+    """How many people are indexed under a master version other than the current one."""
+    count = await session.scalar(
+        select(func.count(Person.id)).where(Person.index_key_version != ring.current_version)
+    )
+    return int(count or 0)
+
+
+async def people_by_index_version(session: AsyncSession) -> dict[int, int]:
+    """How many people each master version's blind-index key indexes."""
+    rows = await session.execute(
+        select(Person.index_key_version, func.count(Person.id)).group_by(Person.index_key_version)
+    )
+    return {int(version): int(count) for version, count in rows}
+
+
+async def readable_people_to_reindex(session: AsyncSession, ring: MasterKeyring) -> int:
+    """Like `count_people_to_reindex`, leaving out people without a data key (they can never
+    be reindexed, nor read): what an old master version must wait for before retiring."""
+    ids = list(
+        await session.scalars(
+            select(Person.id).where(Person.index_key_version != ring.current_version)
+        )
+    )
+    with_key = 0
+    # The key rows live in the key store, another database: no join, so look them up in chunks.
+    for start in range(0, len(ids), REINDEX_BATCH):
+        chunk = ids[start : start + REINDEX_BATCH]
+        found = await session.scalar(
+            select(func.count(PersonKey.person_id)).where(PersonKey.person_id.in_(chunk))
+        )
+        with_key += int(found or 0)
+    return with_key
+
+
+def _apply_current_indexes(
+    session: AsyncSession, ring: MasterKeyring, row: Person, data: PersonData
+) -> None:
+    # The same digests as `people.service` makes on create and update.
+    key = blind_index_key_from(ring)
+    row.email_index = compute_blind_index(key, EMAIL_KIND, email_lookup_key(data.email))
+    row.phone_index = compute_blind_index(key, PHONE_KIND, data.phone) if data.phone else None
+    row.cnic_index = compute_blind_index(key, CNIC_KIND, data.cnic) if data.cnic else None
+    row.index_key_version = key.version
+    for word in name_words(data.full_name):
+        session.add(
+            PersonNameWord(
+                person_id=row.id,
+                account_id=row.account_id,
+                digest=compute_blind_index(key, NAME_WORD_KIND, word),
+            )
+        )
+
+
+async def reindex_batch(
+    session: AsyncSession, ring: MasterKeyring, *, after: str = "", limit: int = REINDEX_BATCH
+) -> ReindexBatch:
+    """Reindex up to `limit` people (in id order, after `after`) under the current version."""
+    rows = list(
+        await session.scalars(
+            select(Person)
+            .where(Person.index_key_version != ring.current_version, Person.id > after)
+            .order_by(Person.id)
+            .limit(limit)
+        )
+    )
+    reindexed = unreadable = 0
+    for row in rows:
+        try:
+            data = await read_person(session, ring, row.id)
+        except (NotFound, DecryptionError):
+            unreadable += 1
+            continue
+        await session.execute(delete(PersonNameWord).where(PersonNameWord.person_id == row.id))
+        _apply_current_indexes(session, ring, row, data)
+        reindexed += 1
+    await session.flush()
+    return ReindexBatch(
+        reindexed=reindexed,
+        unreadable=unreadable,
+        last_person_id=rows[-1].id if rows else None,
+    )
+
+
+async def reindex_people(
+    database: Database,
+    ring: MasterKeyring,
+    *,
+    batch_size: int = REINDEX_BATCH,
+    progress: Progress | None = None,
+) -> ReindexReport:
+    """Reindex everyone not indexed under the current version, one transaction per batch."""
+    async with database.sessionmaker() as session:
+        total = await count_people_to_reindex(session, ring)
+    done = reindexed = unreadable = 0
+    after = ""
+    while True:
+        async with unit_of_work(database) as session:
+            batch = await reindex_batch(session, ring, after=after, limit=batch_size)
+        if batch.last_person_id is None:
+            break
+        after = batch.last_person_id
+        reindexed += batch.reindexed
+        unreadable += batch.unreadable
+        done += batch.reindexed + batch.unreadable
+        if progress is not None:
+            progress(done, max(total, done))
+    return ReindexReport(reindexed=reindexed, unreadable=unreadable)

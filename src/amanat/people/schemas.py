@@ -1,0 +1,134 @@
+"""JSON shapes of personal data. Inputs forbid unknown fields: we collect what policy §1 lists
+and nothing else (data minimization, ASVS V15.3.3). Types and lengths are checked here; the
+per-field rules (CNIC, phone, province, postal code) are the service's, so every door gets
+the same answer and the same error code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from amanat.people.service import PersonData
+from amanat.people.validation import (
+    ADDRESS_LINE_MAX,
+    CITY_MAX,
+    EMAIL_MAX,
+    FULL_NAME_MAX,
+    PHONE_INPUT_MAX,
+    REGION_MAX,
+)
+
+CNIC_INPUT_MAX = 15  # "#####-#######-#"
+POSTAL_CODE_MAX = 12
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=1024)
+
+
+class AddressIn(_Input):
+    line1: str = Field(min_length=1, max_length=ADDRESS_LINE_MAX)
+    line2: str | None = Field(default=None, max_length=ADDRESS_LINE_MAX)
+    city: str = Field(min_length=1, max_length=CITY_MAX)
+    province: str | None = Field(
+        default=None,
+        max_length=REGION_MAX,
+        description="In Pakistan one of the provinces or territories; abroad free text.",
+    )
+    postal_code: str | None = Field(
+        default=None, max_length=POSTAL_CODE_MAX, description="5 digits in Pakistan."
+    )
+    country: str = Field(
+        default="PK", min_length=2, max_length=2, description="ISO 3166-1 alpha-2 code."
+    )
+
+
+class PersonIn(_Input):
+    full_name: str = Field(min_length=1, max_length=FULL_NAME_MAX)
+    email: str = Field(min_length=3, max_length=EMAIL_MAX)
+    phone: str | None = Field(
+        default=None,
+        max_length=PHONE_INPUT_MAX,
+        description="Pakistani mobile (+92 3XX XXXXXXX, 03XX XXXXXXX) or an international number.",
+    )
+    cnic: str | None = Field(
+        default=None, max_length=CNIC_INPUT_MAX, description="#####-#######-# or 13 digits."
+    )
+    address: AddressIn | None = None
+
+    def person_fields(self) -> dict[str, Any]:
+        """Keyword arguments for `create_person` / `update_person`."""
+        return self.model_dump(exclude_unset=True)
+
+
+class AddressOut(BaseModel):
+    line1: str
+    line2: str | None
+    city: str
+    province: str | None
+    postal_code: str | None
+    country: str
+
+
+class PersonOut(BaseModel):
+    """A person's own data, in full and in display form (a person always sees their own)."""
+
+    full_name: str
+    email: str
+    phone: str | None
+    cnic: str | None
+    address: AddressOut | None
+
+    @classmethod
+    def from_person(cls, person: PersonData) -> PersonOut:
+        address = person.address
+        return cls(
+            full_name=person.full_name,
+            email=person.email,
+            phone=person.phone_display,
+            cnic=person.cnic_display,
+            address=AddressOut(**address.as_dict()) if address is not None else None,
+        )
+
+
+class MaskedPersonOut(BaseModel):
+    """What anyone else sees: initials, masked email/phone/CNIC, the city of the address."""
+
+    full_name: str
+    email: str
+    phone: str | None
+    cnic: str | None
+    city: str | None
+
+    @classmethod
+    def from_person(cls, person: PersonData) -> MaskedPersonOut:
+        masked = person.masked()
+        return cls(
+            full_name=masked["full_name"],
+            email=masked["email"],
+            phone=masked.get("phone"),
+            cnic=masked.get("cnic"),
+            city=masked.get("address"),
+        )
+
+
+class PersonSearchIn(_Input):
+    """Exactly one exact value to look for."""
+
+    email: str | None = Field(default=None, max_length=EMAIL_MAX)
+    phone: str | None = Field(default=None, max_length=PHONE_INPUT_MAX)
+    cnic: str | None = Field(default=None, max_length=CNIC_INPUT_MAX)
+    name: str | None = Field(default=None, max_length=FULL_NAME_MAX)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PersonSearchIn:
+        given = [value for value in (self.email, self.phone, self.cnic, self.name) if value]
+        if len(given) != 1:
+            raise ValueError("give exactly one of email, phone, cnic or name")
+        return self
+
+    def criterion(self) -> str:
+        """The name of the one field given (for the audit record: never the value)."""
+        return next(key for key in ("email", "phone", "cnic", "name") if getattr(self, key))
