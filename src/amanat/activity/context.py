@@ -1,0 +1,95 @@
+"""The request context the activity domain collects: client address, parsed user agent and
+the device cookie. This module is the adapter between HTTP and the activity services: routes
+declare `context: RequestCtx` and hand the context to services, which never read the request.
+
+The client address is the one the front door settled on (`web/proxy.py`): the socket peer, or
+what a configured trusted proxy reports in `X-Forwarded-For`; a header from anyone else is
+ignored. With `activity_capture` off, nothing is collected: the context is empty.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from starlette.responses import Response
+
+from amanat.activity.addresses import network_of, normalized_address
+from amanat.activity.agents import UNKNOWN_AGENT, ParsedAgent, parse_agent
+
+DEVICE_COOKIE = "__Host-amanat_device"
+DEVICE_COOKIE_DAYS = 400  # the longest lifetime browsers allow a cookie (RFC 6265bis)
+DEVICE_TOKEN_BYTES = 32
+_DEVICE_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+_STATE_KEY = "activity_context"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """Where a request came from, as far as the activity domain records it."""
+
+    ip: str | None
+    agent: ParsedAgent
+    # The device cookie's value; minted fresh when the browser sent none (set only on sign-in).
+    device_token: str | None
+    # False when the operator switched collection off: then nothing of the request is kept.
+    captured: bool = True
+
+    @property
+    def network(self) -> str | None:
+        """The address shortened to its /24 or /48: the only form shown to anyone."""
+        return network_of(self.ip)
+
+
+EMPTY_CONTEXT = RequestContext(ip=None, agent=UNKNOWN_AGENT, device_token=None, captured=False)
+
+
+def capture_enabled(request: Request) -> bool:
+    # Read through the app state rather than `amanat.web` (activity does not import the web layer).
+    state: Any = getattr(request.app.state, "amanat", None)
+    return bool(getattr(getattr(state, "settings", None), "activity_capture", True))
+
+
+def request_context(request: Request) -> RequestContext:
+    """The request's context, built once per request (a FastAPI dependency)."""
+    state = request.scope.setdefault("state", {})
+    cached = state.get(_STATE_KEY)
+    if isinstance(cached, RequestContext):
+        return cached
+    if not capture_enabled(request):
+        context = EMPTY_CONTEXT
+    else:
+        # The front door's answer when it ran; the socket peer for an app without it (tests).
+        peer = request.client.host if request.client is not None else None
+        address = state.get("client_address", peer)
+        cookie = request.cookies.get(DEVICE_COOKIE, "")
+        context = RequestContext(
+            ip=normalized_address(str(address)) if address is not None else None,
+            agent=parse_agent(request.headers.get("user-agent")),
+            device_token=cookie
+            if _DEVICE_TOKEN.fullmatch(cookie)
+            else secrets.token_urlsafe(DEVICE_TOKEN_BYTES),
+        )
+    state[_STATE_KEY] = context
+    return context
+
+
+def set_device_cookie(response: Response, context: RequestContext) -> None:
+    """(Re)set the long-lived device cookie after a sign-in step that succeeded."""
+    if context.device_token is None:
+        return
+    response.set_cookie(
+        DEVICE_COOKIE,
+        context.device_token,
+        max_age=DEVICE_COOKIE_DAYS * 24 * 3600,
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="lax",
+    )
+
+
+RequestCtx = Annotated[RequestContext, Depends(request_context)]

@@ -1,0 +1,35 @@
+"""The kinds of security event and their outcomes: the one list every layer uses."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+EventKind = Literal[
+    "signin",
+    "mfa",
+    "lock",
+    "unlock",
+    "signout",
+    "password_change",
+    "password_reset",
+    "mfa_change",
+    "session_revoked",
+    "new_device",
+]
+Outcome = Literal["success", "failure"]
+
+EVENT_KINDS: tuple[EventKind, ...] = (
+    "signin",
+    "mfa",
+    "lock",
+    "unlock",
+    "signout",
+    "password_change",
+    "password_reset",
+    "mfa_change",
+    "session_revoked",
+    "new_device",
+)
+OUTCOMES: tuple[Outcome, ...] = ("success", "failure")
+# The events that open a session: their context describes the session they opened.
+SESSION_OPENING: tuple[EventKind, ...] = ("signin", "mfa")
