@@ -9,15 +9,17 @@ indexes (email, phone, CNIC, each word of the name); the database holds no plain
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from amanat.core.clock import utcnow
 from amanat.core.crypto import (
+    BlindIndexKey,
     MasterKeyring,
     WrappedKey,
     blind_index_key_from,
@@ -28,7 +30,7 @@ from amanat.core.crypto import (
     unwrap_data_key,
     wrap_data_key,
 )
-from amanat.core.errors import Conflict, InvalidInput, NotFound
+from amanat.core.errors import AmanatError, Conflict, InvalidInput, NotFound
 from amanat.core.ids import new_id
 from amanat.people.masking import (
     mask_address,
@@ -53,6 +55,7 @@ from amanat.people.validation import (
 )
 
 TABLE = "person"
+_UNIQUENESS_CHUNK = 500
 
 # Blind-index kinds: part of the HMAC input, so equal strings of two kinds never match.
 EMAIL_KIND = "email"
@@ -179,6 +182,16 @@ async def _ensure_unused(
         raise error
 
 
+def _email_taken() -> Conflict:
+    return Conflict("This email address is already in use.", code="email_taken", field="email")
+
+
+def _cnic_taken() -> Conflict:
+    return Conflict(
+        "This CNIC is already registered to someone else.", code="cnic_taken", field="cnic"
+    )
+
+
 async def _ensure_unique(
     session: AsyncSession, ring: MasterKeyring, fields: _Fields, except_person: str | None
 ) -> None:
@@ -187,7 +200,7 @@ async def _ensure_unique(
         Person.email_index,
         lookup_digests(ring, EMAIL_KIND, email_lookup_key(fields.email)),
         except_person=except_person,
-        error=Conflict("This email address is already in use.", code="email_taken", field="email"),
+        error=_email_taken(),
     )
     if fields.cnic is not None:
         await _ensure_unused(
@@ -195,10 +208,26 @@ async def _ensure_unique(
             Person.cnic_index,
             lookup_digests(ring, CNIC_KIND, fields.cnic),
             except_person=except_person,
-            error=Conflict(
-                "This CNIC is already registered to someone else.", code="cnic_taken", field="cnic"
-            ),
+            error=_cnic_taken(),
         )
+
+
+def _index_values(key: BlindIndexKey, fields: _Fields) -> dict[str, object]:
+    """The row's blind-index columns under ``key``."""
+    return {
+        "email_index": compute_blind_index(key, EMAIL_KIND, email_lookup_key(fields.email)),
+        "phone_index": (
+            compute_blind_index(key, PHONE_KIND, fields.phone) if fields.phone is not None else None
+        ),
+        "cnic_index": (
+            compute_blind_index(key, CNIC_KIND, fields.cnic) if fields.cnic is not None else None
+        ),
+        "index_key_version": key.version,
+    }
+
+
+def _name_word_digests(key: BlindIndexKey, fields: _Fields) -> set[bytes]:
+    return {compute_blind_index(key, NAME_WORD_KIND, word) for word in name_words(fields.full_name)}
 
 
 def _apply_indexes(
@@ -207,22 +236,10 @@ def _apply_indexes(
     """Set every blind index of ``row`` under the current master version (the name words are
     added here; the caller deletes old ones first)."""
     key = blind_index_key_from(ring)
-    row.email_index = compute_blind_index(key, EMAIL_KIND, email_lookup_key(fields.email))
-    row.phone_index = (
-        compute_blind_index(key, PHONE_KIND, fields.phone) if fields.phone is not None else None
-    )
-    row.cnic_index = (
-        compute_blind_index(key, CNIC_KIND, fields.cnic) if fields.cnic is not None else None
-    )
-    row.index_key_version = key.version
-    for word in name_words(fields.full_name):
-        session.add(
-            PersonNameWord(
-                person_id=row.id,
-                account_id=row.account_id,
-                digest=compute_blind_index(key, NAME_WORD_KIND, word),
-            )
-        )
+    for column, value in _index_values(key, fields).items():
+        setattr(row, column, value)
+    for digest in _name_word_digests(key, fields):
+        session.add(PersonNameWord(person_id=row.id, account_id=row.account_id, digest=digest))
 
 
 def _seal(data_key: bytes, person_id: str, column: str, plaintext: str) -> bytes:
@@ -247,6 +264,143 @@ def _person_data(row: Person, fields: _Fields) -> PersonData:
     )
 
 
+@dataclass(frozen=True, repr=False)
+class PersonEntry:
+    """One person to create, as given (validated by `create_people`)."""
+
+    full_name: str
+    email: str
+    phone: str | None = None
+    cnic: str | None = None
+    address: AddressInput | None = None
+
+    def __repr__(self) -> str:
+        return "PersonEntry(...)"
+
+
+def _validated(entry: PersonEntry, required: Collection[str]) -> _Fields:
+    phone = _optional(entry.phone)
+    cnic = _optional(entry.cnic)
+    fields = _Fields(
+        full_name=normalize_full_name(entry.full_name),
+        email=normalize_email(entry.email),
+        phone=normalize_phone(phone) if phone is not None else None,
+        cnic=normalize_cnic(cnic) if cnic is not None else None,
+        address=normalize_address(entry.address) if entry.address is not None else None,
+    )
+    _check_required(fields, required)
+    return fields
+
+
+async def _taken_digests(
+    session: AsyncSession, column: InstrumentedAttribute[Any], digests: Collection[bytes]
+) -> set[bytes]:
+    taken: set[bytes] = set()
+    ordered = list(digests)
+    # Bounded IN lists: SQLite allows 32,766 parameters, and short lists plan well everywhere.
+    for start in range(0, len(ordered), _UNIQUENESS_CHUNK):
+        chunk = ordered[start : start + _UNIQUENESS_CHUNK]
+        taken.update(await session.scalars(select(column).where(column.in_(chunk))))
+    return taken
+
+
+async def create_people(
+    session: AsyncSession,
+    ring: MasterKeyring,
+    *,
+    account_id: str,
+    entries: Sequence[PersonEntry],
+    required: Collection[str] = (),
+) -> list[PersonData | AmanatError]:
+    """Validate, encrypt and store many people with a few statements; one outcome per entry:
+    the stored person, or why that entry was refused (nothing stored for it). Email and CNIC
+    must be unused platform-wide and within ``entries``."""
+    outcomes: list[PersonData | AmanatError | _Fields] = []
+    for entry in entries:
+        try:
+            outcomes.append(_validated(entry, required))
+        except AmanatError as exc:
+            outcomes.append(exc)
+    email_keys: dict[int, list[bytes]] = {}
+    cnic_keys: dict[int, list[bytes]] = {}
+    for position, outcome in enumerate(outcomes):
+        if isinstance(outcome, _Fields):
+            email_keys[position] = lookup_digests(ring, EMAIL_KIND, email_lookup_key(outcome.email))
+            if outcome.cnic is not None:
+                cnic_keys[position] = lookup_digests(ring, CNIC_KIND, outcome.cnic)
+    taken_emails = await _taken_digests(
+        session, Person.email_index, {d for ds in email_keys.values() for d in ds}
+    )
+    taken_cnics = await _taken_digests(
+        session, Person.cnic_index, {d for ds in cnic_keys.values() for d in ds}
+    )
+
+    index_key = blind_index_key_from(ring)
+    now = utcnow()
+    key_rows: list[dict[str, object]] = []
+    person_rows: list[dict[str, object]] = []
+    word_rows: list[dict[str, object]] = []
+    results: list[PersonData | AmanatError] = []
+    for position, outcome in enumerate(outcomes):
+        if not isinstance(outcome, _Fields):
+            results.append(outcome)
+            continue
+        fields = outcome
+        if taken_emails.intersection(email_keys[position]):
+            results.append(_email_taken())
+            continue
+        if taken_cnics.intersection(cnic_keys.get(position, ())):
+            results.append(_cnic_taken())
+            continue
+        # Later entries must not reuse what this one takes.
+        taken_emails.update(email_keys[position])
+        taken_cnics.update(cnic_keys.get(position, ()))
+        person_id = new_id()
+        data_key = new_data_key()
+        wrapped = wrap_data_key(ring, data_key, subject=person_id)
+        key_rows.append(
+            {
+                "person_id": person_id,
+                "master_version": wrapped.master_version,
+                "wrapped": wrapped.blob,
+            }
+        )
+        person_rows.append(
+            {
+                "id": person_id,
+                "account_id": account_id,
+                **{
+                    column: _seal_optional(data_key, person_id, column, fields.plaintext(column))
+                    for column in PERSON_FIELDS
+                },
+                **_index_values(index_key, fields),
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        word_rows.extend(
+            {"person_id": person_id, "account_id": account_id, "digest": digest}
+            for digest in _name_word_digests(index_key, fields)
+        )
+        results.append(
+            PersonData(
+                id=person_id,
+                account_id=account_id,
+                full_name=fields.full_name,
+                email=fields.email,
+                phone=fields.phone,
+                cnic=fields.cnic,
+                address=fields.address,
+            )
+        )
+    if person_rows:
+        await session.execute(insert(PersonKey), key_rows)
+        await session.execute(insert(Person), person_rows)
+        if word_rows:
+            await session.execute(insert(PersonNameWord), word_rows)
+    return results
+
+
 async def create_person(
     session: AsyncSession,
     ring: MasterKeyring,
@@ -261,39 +415,13 @@ async def create_person(
 ) -> PersonData:
     """Validate, encrypt and store a person. Email and CNIC must be unused platform-wide;
     ``required`` names the optional fields the operator demands (phone, cnic, address)."""
-    phone = _optional(phone)
-    cnic = _optional(cnic)
-    fields = _Fields(
-        full_name=normalize_full_name(full_name),
-        email=normalize_email(email),
-        phone=normalize_phone(phone) if phone is not None else None,
-        cnic=normalize_cnic(cnic) if cnic is not None else None,
-        address=normalize_address(address) if address is not None else None,
+    entry = PersonEntry(full_name=full_name, email=email, phone=phone, cnic=cnic, address=address)
+    [outcome] = await create_people(
+        session, ring, account_id=account_id, entries=[entry], required=required
     )
-    _check_required(fields, required)
-    await _ensure_unique(session, ring, fields, except_person=None)
-    person_id = new_id()
-    data_key = new_data_key()
-    wrapped = wrap_data_key(ring, data_key, subject=person_id)
-    now = utcnow()
-    session.add(
-        PersonKey(person_id=person_id, master_version=wrapped.master_version, wrapped=wrapped.blob)
-    )
-    row = Person(
-        id=person_id,
-        account_id=account_id,
-        full_name=_seal(data_key, person_id, "full_name", fields.full_name),
-        email=_seal(data_key, person_id, "email", fields.email),
-        phone=_seal_optional(data_key, person_id, "phone", fields.plaintext("phone")),
-        cnic=_seal_optional(data_key, person_id, "cnic", fields.plaintext("cnic")),
-        address=_seal_optional(data_key, person_id, "address", fields.plaintext("address")),
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(row)
-    _apply_indexes(session, ring, row, fields)
-    await session.flush()
-    return _person_data(row, fields)
+    if isinstance(outcome, AmanatError):
+        raise outcome
+    return outcome
 
 
 async def find_person_id_by_email(

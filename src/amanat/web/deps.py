@@ -37,5 +37,7 @@ def settings_of(request: Request) -> Settings:
     return app_state(request).settings
 
 
-DbSession = Annotated[AsyncSession, Depends(db_session)]
+# Scope "function": the commit finishes before the response leaves, so a client that follows a
+# redirect sees what it just wrote, and a failed commit is an error answer, never a silent loss.
+DbSession = Annotated[AsyncSession, Depends(db_session, scope="function")]
 CurrentSettings = Annotated[Settings, Depends(settings_of)]
