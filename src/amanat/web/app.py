@@ -26,7 +26,7 @@ from amanat.identity import pages as identity_pages
 from amanat.identity import people_routes as identity_people
 from amanat.identity import privacy_routes as identity_privacy
 from amanat.identity import recovery_routes as identity_recovery
-from amanat.web import apidocs, health, home
+from amanat.web import apidocs, health, home, privacy_policy
 from amanat.web.frontdoor import FrontDoor
 from amanat.web.problems import install_error_handlers
 from amanat.web.proxy import TrustedProxies
@@ -86,6 +86,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(home.router)
+    app.include_router(privacy_policy.router)
     app.include_router(identity_import.router)
     app.include_router(identity_api.router)
     app.include_router(identity_people.router)
