@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from amanat.activity.context import RequestCtx, set_device_cookie
 from amanat.activity.service import EVENT_KINDS, OUTCOMES
 from amanat.core.errors import AmanatError, Forbidden, InvalidInput
-from amanat.identity import accounts, devices, signin, users
+from amanat.identity import accounts, devices, directory, signin, users
 from amanat.identity.auth import (
     ANONYMOUS_CSRF_COOKIE,
     AnySession,
@@ -425,7 +425,7 @@ async def user_page(
     outcome: str = "",
 ) -> Response:
     user = await users.get_user_for(db, auth.actor, user_id)
-    summary = await users.summarize(db, ring, user)
+    summary = await directory.masked_user(db, ring, user)
     actions = [
         ("reactivate", "Reactivate", "")
         if user.status == "suspended"
