@@ -4,9 +4,10 @@
 - A new email address takes effect only once confirmed from that address (link or code, see
   `amanat.people.profile`); the old address is told that a change was asked for, and told
   again when it took effect.
-- A phone number can be removed, but not changed: a new number would have to be confirmed by
-  SMS, and no SMS gateway is configured, so the request is refused (503 `sms_unavailable`)
-  rather than taking a number nobody proved they hold.
+- A new phone number likewise takes effect only once the person enters the code texted to it
+  (`amanat.comms.sms`; no link: a text is read on the phone, the code is typed where the
+  person is signed in). The old number, if any, and the email address are told that a change
+  was asked for, and told again when it took effect; a removed number is told too.
 - Changing or removing email or phone needs the current password first (re-authentication).
   Wrong passwords count against the user's sign-in throttle, as failed sign-ins do.
 - The CNIC is identity-verification data: only an admin changes it, after checking it.
@@ -23,13 +24,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.audit.service import AuditActor, record_event
+from amanat.comms.sms import TextMessageSender, text_sender_from_settings
 from amanat.core.crypto import MasterKeyring
-from amanat.core.errors import InvalidInput, NotFound, ServiceUnavailable, TooManyRequests
+from amanat.core.errors import InvalidInput, NotFound, TooManyRequests
 from amanat.core.settings import Settings
 from amanat.identity import throttle
 from amanat.identity.credentials import password_matches
 from amanat.identity.mail import send_identity_mail
 from amanat.identity.models import User
+from amanat.identity.text_messages import send_identity_text
 from amanat.people.masking import mask_email, mask_phone
 from amanat.people.profile import (
     CHANGE_VALID_FOR,
@@ -127,7 +130,14 @@ class _Plan:
 
     immediate: dict[str, object]
     new_email: str | None = None
+    new_phone: str | None = None
     remove_phone: bool = False
+
+    @property
+    def confirmations(self) -> list[tuple[str, str]]:
+        """The (field, new value) pairs that wait for a confirmation from the new address."""
+        wanted = (("email", self.new_email), ("phone", self.new_phone))
+        return [(name, value) for name, value in wanted if value is not None]
 
 
 def _plan(settings: Settings, person: PersonData, changes: Mapping[str, object]) -> _Plan:
@@ -174,13 +184,10 @@ def _plan(settings: Settings, person: PersonData, changes: Mapping[str, object])
                     field="phone",
                 )
             plan.remove_phone = person.phone is not None
-        elif normalize_phone(_text("phone", raw_phone)) != person.phone:
-            raise ServiceUnavailable(
-                "A new phone number must be confirmed by SMS, and no SMS service is set up. "
-                "Ask your administrator to change it.",
-                code="sms_unavailable",
-                field="phone",
-            )
+        else:
+            phone = normalize_phone(_text("phone", raw_phone))
+            if phone != person.phone:
+                plan.new_phone = phone
     return plan
 
 
@@ -192,18 +199,23 @@ async def update_my_profile(
     user: User,
     changes: Mapping[str, object],
     current_password: str | None = None,
+    texts: TextMessageSender | None = None,
 ) -> MyProfile:
-    """Apply the user's own changes: name and address at once; a new email once confirmed.
+    """Apply the user's own changes: name and address at once; a new email address or phone
+    number once confirmed from it.
 
-    Changing email or removing the phone number needs ``current_password`` (V7.5.1).
+    Changing email or phone, or removing the phone number, needs ``current_password`` (V7.5.1).
+    Text messages go to ``texts`` (default: the operator's settings).
     """
     person_id = _person_id(user)
     person = await read_person(session, ring, person_id)
+    old_phone = person.phone
     plan = _plan(settings, person, changes)
-    if plan.new_email is not None:
+    if plan.confirmations:
         await check_request_allowance(session, person_id)
-    if plan.new_email is not None or plan.remove_phone:
+    if plan.confirmations or plan.remove_phone:
         await _reauthenticate(session, ring, settings, user, current_password)
+    sender = texts or text_sender_from_settings(settings)
     actor = AuditActor(user.id, user.role.value)
     if plan.remove_phone:
         plan.immediate["phone"] = None
@@ -221,8 +233,12 @@ async def update_my_profile(
         )
     if plan.remove_phone:
         await _tell_changed(session, ring, settings, user, person.email, "phone", None)
-    if plan.new_email is not None:
-        await _ask_confirmation(session, ring, settings, user, person, plan.new_email)
+        if old_phone is not None:
+            await _text_old_phone(settings, sender, user, old_phone, removed=True)
+    for field, new_value in plan.confirmations:
+        await _ask_confirmation(
+            session, ring, settings, sender, user, person, field=field, new_value=new_value
+        )
     return MyProfile(person, await pending_changes(session, ring, person_id))
 
 
@@ -230,25 +246,49 @@ async def _ask_confirmation(
     session: AsyncSession,
     ring: MasterKeyring,
     settings: Settings,
+    texts: TextMessageSender,
     user: User,
     person: PersonData,
-    new_email: str,
+    *,
+    field: str,
+    new_value: str,
 ) -> None:
+    """Send the code (and for email the link) to the new address only; tell the old ones."""
     request = await request_contact_change(
-        session, ring, person_id=person.id, field="email", new_value=new_email
+        session, ring, person_id=person.id, field=field, new_value=new_value
     )
     minutes = int(CHANGE_VALID_FOR.total_seconds() // 60)
-    await send_identity_mail(
-        session,
-        ring,
-        template="contact_change_confirm",
-        to=request.new_value,
-        account_id=user.account_id,
-        username=user.username,
-        link=f"{settings.base_url}/confirm-contact/{request.token}",
-        code=request.code,
-        minutes=minutes,
-    )
+    password_page = f"{settings.base_url}/account/password"
+    if field == "email":
+        await send_identity_mail(
+            session,
+            ring,
+            template="contact_change_confirm",
+            to=request.new_value,
+            account_id=user.account_id,
+            username=user.username,
+            link=f"{settings.base_url}/confirm-contact/{request.token}",
+            code=request.code,
+            minutes=minutes,
+        )
+    else:
+        await send_identity_text(
+            texts,
+            template="phone_change_confirm",
+            to=request.new_value,
+            username=user.username,
+            code=request.code,
+            minutes=minutes,
+        )
+        if person.phone is not None:
+            await send_identity_text(
+                texts,
+                template="phone_change_notice",
+                to=person.phone,
+                username=user.username,
+                password_page=password_page,
+            )
+    masked = mask_email(request.new_value) if field == "email" else mask_phone(request.new_value)
     await send_identity_mail(
         session,
         ring,
@@ -256,10 +296,10 @@ async def _ask_confirmation(
         to=person.email,
         account_id=user.account_id,
         username=user.username,
-        field_label=FIELD_LABELS["email"],
-        new_value_masked=mask_email(request.new_value),
+        field_label=FIELD_LABELS[field],
+        new_value_masked=masked,
         minutes=minutes,
-        password_page=f"{settings.base_url}/account/password",
+        password_page=password_page,
     )
     await record_event(
         session,
@@ -268,7 +308,19 @@ async def _ask_confirmation(
         account_id=user.account_id,
         target_type="user",
         target_id=user.id,
-        details={"field": "email", "change_id": request.id},
+        details={"field": field, "change_id": request.id},
+    )
+
+
+async def _text_old_phone(
+    settings: Settings, texts: TextMessageSender, user: User, phone: str, *, removed: bool
+) -> None:
+    await send_identity_text(
+        texts,
+        template="phone_removed" if removed else "phone_changed",
+        to=phone,
+        username=user.username,
+        reset_page=f"{settings.base_url}/reset",
     )
 
 
@@ -311,6 +363,7 @@ async def _confirmed(
     session: AsyncSession,
     ring: MasterKeyring,
     settings: Settings,
+    texts: TextMessageSender,
     user: User,
     change: ConfirmedChange,
 ) -> MyProfile:
@@ -320,6 +373,8 @@ async def _confirmed(
         new_value: str | None = person.email
     else:
         old_address, new_value = person.email, person.phone
+        if change.old_value is not None and change.old_value != person.phone:
+            await _text_old_phone(settings, texts, user, change.old_value, removed=False)
     await _tell_changed(session, ring, settings, user, old_address, change.field, new_value)
     return MyProfile(person, await pending_changes(session, ring, person.id))
 
@@ -332,6 +387,7 @@ async def confirm_my_change(
     user: User,
     code: str | None = None,
     token: str | None = None,
+    texts: TextMessageSender | None = None,
 ) -> MyProfile:
     """Apply the signed-in user's pending change, proven by its code or link token."""
     change = await confirm_contact_change(
@@ -342,7 +398,8 @@ async def confirm_my_change(
         token=token,
         required=settings.require_identity_fields,
     )
-    return await _confirmed(session, ring, settings, user, change)
+    sender = texts or text_sender_from_settings(settings)
+    return await _confirmed(session, ring, settings, sender, user, change)
 
 
 async def user_for_change_link(session: AsyncSession, token: str) -> User:
