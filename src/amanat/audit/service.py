@@ -175,7 +175,11 @@ def _genesis_insert(dialect: str) -> Insert:
     return insert(AuditChainHead).values(values)
 
 
-async def _lock_head(session: AsyncSession) -> AuditChainHead:
+async def lock_chain_head(session: AsyncSession) -> AuditChainHead:
+    """The head row, locked until the transaction ends, made at genesis if missing.
+
+    SQLite ignores FOR UPDATE; there the first write takes the whole database's write lock.
+    """
     # populate_existing: a head loaded in an earlier transaction of this session may be stale.
     locked = (
         select(AuditChainHead)
@@ -219,7 +223,7 @@ async def record_event(
     _checked_text("purpose", purpose, 64)
     details_text = canonical_details(details)
 
-    head = await _lock_head(session)
+    head = await lock_chain_head(session)
     record = AuditRecord(
         seq=head.seq + 1,
         id=new_id(),

@@ -2,12 +2,14 @@
 
 Both `rotate` and `reindex` work in batches, each its own transaction, and pick up only what
 is not yet under the current master version: they may be interrupted (even kill -9) and run
-again, and continue where they stopped. Progress bars go to stderr, results to stdout.
+again, and continue where they stopped. Progress goes to stderr (a bar on a terminal, a plain
+line now and then elsewhere), results to stdout.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Annotated
@@ -49,9 +51,16 @@ BatchSize = Annotated[
 ]
 
 
+# Without a terminal (a pipe, a log), a plain line at most this often says how far it got.
+PLAIN_PROGRESS_EVERY_S = 1.0
+
+
 @contextmanager
 def _progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
     console = Console(stderr=True)
+    if not console.is_terminal:
+        yield _progress_lines(description)
+        return
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -59,7 +68,6 @@ def _progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
         TimeRemainingColumn(),
         console=console,
         transient=True,
-        disable=not console.is_terminal,
     )
     with bar:
         task = bar.add_task(description, total=None)
@@ -68,6 +76,23 @@ def _progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
             bar.update(task, completed=done, total=total)
 
         yield advance
+
+
+def _progress_lines(description: str) -> Callable[[int, int], None]:
+    """`description: done/total` on stderr after the first batch, then at most once every
+    PLAIN_PROGRESS_EVERY_S, and at the end: a log shows the job alive and how far it got."""
+    last_line_at: float | None = None
+
+    def report(done: int, total: int) -> None:
+        nonlocal last_line_at
+        now = time.monotonic()
+        due = last_line_at is None or now - last_line_at >= PLAIN_PROGRESS_EVERY_S
+        if done == 0 or not (due or done >= total):
+            return
+        last_line_at = now
+        typer.echo(f"{description}: {done}/{total}", err=True)
+
+    return report
 
 
 _SINGULAR = {
@@ -218,7 +243,9 @@ def reindex(batch_size: BatchSize = REWRAP_BATCH) -> None:
     ring; `amanat keys rotate` reindexes before it retires one, this finishes the job alone.
     """
     settings = load_settings()
-    asyncio.run(_reindex_only(settings, batch_size))
+    # One at a time with a rotation, which reindexes too: both would rewrite the same rows.
+    with _rotation_lock(settings):
+        asyncio.run(_reindex_only(settings, batch_size))
 
 
 async def _reindex_only(settings: Settings, batch_size: int) -> None:

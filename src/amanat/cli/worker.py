@@ -9,8 +9,9 @@ import signal
 import typer
 
 from amanat.activity.retention import activity_retention_job
+from amanat.audit.head_log import HEAD_LOG_CHECK_EVERY, HEAD_LOG_JOB, log_chain_head_if_due
 from amanat.comms.delivery import MailTransport, transport_from_settings
-from amanat.comms.worker import run_worker
+from amanat.comms.worker import PeriodicJob, run_worker
 from amanat.core.logging import configure_logging
 from amanat.core.runtime import open_runtime
 from amanat.core.settings import Settings, load_settings
@@ -53,7 +54,10 @@ async def _work(settings: Settings, transport: MailTransport) -> None:
             runtime.keyring,
             transport,
             stop=stop,
-            jobs=[activity_retention_job(settings)],
+            jobs=[
+                activity_retention_job(settings),
+                PeriodicJob(HEAD_LOG_JOB, HEAD_LOG_CHECK_EVERY, log_chain_head_if_due),
+            ],
         )
     finally:
         for signum in signals:

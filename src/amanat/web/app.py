@@ -11,8 +11,9 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from amanat.activity.retention import activity_retention_job
+from amanat.audit.head_log import HEAD_LOG_CHECK_EVERY, HEAD_LOG_JOB, log_chain_head_if_due
 from amanat.comms.delivery import transport_from_settings
-from amanat.comms.worker import run_worker
+from amanat.comms.worker import PeriodicJob, run_worker
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.logging import configure_logging
@@ -61,7 +62,10 @@ def create_app(
                     runtime.keyring,
                     transport_from_settings(settings),
                     stop=stop,
-                    jobs=[activity_retention_job(settings)],
+                    jobs=[
+                        activity_retention_job(settings),
+                        PeriodicJob(HEAD_LOG_JOB, HEAD_LOG_CHECK_EVERY, log_chain_head_if_due),
+                    ],
                 )
             )
         try:
