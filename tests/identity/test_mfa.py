@@ -29,6 +29,7 @@ from amanat.identity.mfa import (
     TOTP_VALID_WINDOW,
     find_recovery_code,
     hash_recovery_code,
+    is_totp_shaped,
     new_recovery_codes,
     new_totp_secret,
     normalize_recovery_code,
@@ -423,6 +424,27 @@ class TestRecoveryCodeHashing:
         # Once the service drops a used code, the same code no longer matches anything.
         remaining = stored[:7] + stored[8:]
         assert find_recovery_code(codes[7], remaining) is None
+
+
+@pytest.mark.asvs("V6.5.1")
+@pytest.mark.parametrize(
+    ("code", "shaped"),
+    [
+        ("123456", True),
+        (" 123 456 ", True),
+        ("12345", False),
+        ("1234567", False),
+        ("１２３４５６", False),  # full-width digits are not what an authenticator shows
+        ("23456-7abcd-efghj-kmnpq-rstuv-wxyza", False),  # a recovery code with six digits
+    ],
+)
+def test_only_six_ascii_digits_are_taken_for_a_totp_code(code: str, shaped: bool) -> None:
+    assert is_totp_shaped(code) is shaped
+
+
+def test_no_recovery_code_is_taken_for_a_totp_code() -> None:
+    codes = [code for _ in range(50) for code in new_recovery_codes()]
+    assert not any(is_totp_shaped(code) for code in codes)
 
 
 def test_nothing_is_logged(caplog: pytest.LogCaptureFixture) -> None:

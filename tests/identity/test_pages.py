@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from amanat.core.db import Database
-from tests.support.identity import Person, forget_used_totp_steps, next_totp, sign_in
+from amanat.identity.models import User
+from amanat.identity.pages import STRENGTH_LABELS
+from tests.support.identity import Person, forget_used_totp_steps, load_user, next_totp, sign_in
 
 pytestmark = pytest.mark.asvs("V3.5.1", "V6.2.6", "V7.4.4")
+
+NEW_PASSWORD = "violet tundra lantern mosaic quill"
 
 
 def _csrf(html: str) -> str:
@@ -108,3 +113,39 @@ async def test_sign_out_form_ends_the_session(
     assert out.status_code == 303
     assert "cookies" in out.headers["clear-site-data"]
     assert (await client.get("/account")).status_code == 303
+
+
+@pytest.mark.asvs("V6.2.2")
+@pytest.mark.policy("§4 user responsibility: strong passwords, updated")
+async def test_the_account_page_shows_the_passwords_age_and_strength_and_offers_a_change(
+    client: httpx.AsyncClient, member_a: Person, database: Database
+) -> None:
+    # The password was set a while ago, and was weak by the estimate then.
+    async with database.sessionmaker() as session:
+        user = await session.get(User, member_a.user_id)
+        assert user is not None
+        user.password_changed_at = datetime(2024, 3, 5, 10, 20, tzinfo=UTC)
+        user.password_strength = 1
+        await session.commit()
+    await sign_in(client, member_a, database)
+    page = await client.get("/account")
+    assert page.status_code == 200
+    assert "Last changed: 2024-03-05 10:20 UTC." in page.text
+    assert "Strength when set: <strong>weak</strong>" in page.text
+    assert 'href="/account/password"' in page.text
+    form = await client.get("/account/password")
+    assert 'name="current_password"' in form.text
+    assert 'name="new_password"' in form.text
+
+    changed = await client.post(
+        "/api/v1/me/password",
+        json={"current_password": member_a.password, "new_password": NEW_PASSWORD},
+    )
+    assert changed.status_code == 200
+    user = await load_user(database, member_a.user_id)
+    assert user.password_changed_at is not None
+    assert user.password_strength is not None
+    after = await client.get("/account")
+    assert f"Last changed: {user.password_changed_at:%Y-%m-%d %H:%M} UTC." in after.text
+    label = STRENGTH_LABELS[user.password_strength]
+    assert f"Strength when set: <strong>{label}</strong>" in after.text

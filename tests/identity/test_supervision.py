@@ -3,16 +3,23 @@ change, reset MFA, remove. Every action is audited (policy §4 "Admin ... superv
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from datetime import timedelta
+
 import httpx
 import pytest
 from sqlalchemy import select
 
 from amanat.audit.models import AuditRecord
+from amanat.audit.service import list_records
+from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.errors import Forbidden
 from amanat.core.settings import Settings
 from amanat.identity.actors import Actor
+from amanat.identity.models import SigninThrottle
 from amanat.identity.roles import Role
 from amanat.identity.users import change_role
 from tests.support.identity import Person, load_user, make_user, sign_in
@@ -223,4 +230,86 @@ async def test_owner_promotes_a_member_through_the_api_and_an_admin_unlocks(
     assert staff.status_code == 403
     unlocked = await client.post(f"/api/v1/users/{member_a.user_id}/unlock")
     assert unlocked.status_code == 200
+    assert "user.unlock" in await _actions(database, member_a.user_id)
+
+
+async def _audited(database: Database, account_id: str, action: str) -> list[AuditRecord]:
+    async with database.sessionmaker() as session:
+        records = await list_records(session, account_id=account_id, limit=500)
+    return [record for record in records if record.action == action]
+
+
+@pytest.mark.asvs("V16.2.1", "V16.3.1")
+async def test_supervision_actions_are_audited_with_who_did_what_to_whom(
+    client: httpx.AsyncClient,
+    second_client: httpx.AsyncClient,
+    admin_a: Person,
+    member_a: Person,
+    database: Database,
+) -> None:
+    await sign_in(second_client, member_a, database)
+    await sign_in(client, admin_a, database)
+    started = utcnow()
+    assert (await client.post(f"/api/v1/users/{member_a.user_id}/revoke-sessions")).json() == {
+        "count": 1
+    }
+    forced = await client.post(f"/api/v1/users/{member_a.user_id}/force-password-change")
+    assert forced.status_code == 200
+    policy = await client.put(
+        f"/api/v1/accounts/{admin_a.account_id}/settings", json={"members_need_mfa": False}
+    )
+    assert policy.status_code == 200
+    assert (await client.delete(f"/api/v1/users/{member_a.user_id}")).status_code == 204
+
+    expected = {
+        "user.sessions_revoke": ("user", member_a.user_id, {"sessions_ended": 1}),
+        "user.force_password_change": ("user", member_a.user_id, {}),
+        "account.mfa_policy": ("account", admin_a.account_id, {"members_need_mfa": False}),
+        "user.remove": ("user", member_a.user_id, {}),
+    }
+    for action, (target_type, target_id, details) in expected.items():
+        records = await _audited(database, admin_a.account_id, action)
+        assert len(records) == 1, action
+        record = records[0]
+        assert (record.actor_id, record.actor_role) == (admin_a.user_id, "admin"), action
+        assert (record.target_type, record.target_id) == (target_type, target_id), action
+        assert json.loads(record.details) == details, action  # ids and codes, nothing personal
+        assert record.at >= started - timedelta(seconds=1), action
+
+
+async def test_an_admin_lifts_a_sign_in_lock_from_the_user_page(
+    client: httpx.AsyncClient,
+    new_client: Callable[..., httpx.AsyncClient],
+    admin_a: Person,
+    member_a: Person,
+    database: Database,
+    settings: Settings,
+) -> None:
+    async with new_client("198.51.100.60") as guesser:
+        for _ in range(settings.signin_lock_failures):
+            async with database.sessionmaker() as session:
+                for row in (await session.scalars(select(SigninThrottle))).all():
+                    row.locked_until = None  # time passes between guesses; the count stays
+                await session.commit()
+            await guesser.post(
+                "/api/v1/session", json={"login": member_a.username, "password": "wrong " * 4}
+            )
+        locked = await guesser.post(
+            "/api/v1/session", json={"login": member_a.username, "password": member_a.password}
+        )
+        assert locked.status_code == 429
+    csrf = await sign_in(client, admin_a, database)
+    page = await client.get(f"/admin/users/{member_a.user_id}")
+    assert f'action="/admin/users/{member_a.user_id}/unlock"' in page.text
+    lifted = await client.post(
+        f"/admin/users/{member_a.user_id}/unlock",
+        data={"csrf_token": csrf},
+        headers={"x-csrf-token": ""},
+    )
+    assert lifted.status_code == 303
+    async with new_client("198.51.100.61") as own:
+        back = await own.post(
+            "/api/v1/session", json={"login": member_a.username, "password": member_a.password}
+        )
+    assert back.status_code == 200
     assert "user.unlock" in await _actions(database, member_a.user_id)

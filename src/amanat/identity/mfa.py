@@ -180,6 +180,12 @@ def _clean_code(code: str) -> str | None:
     return digits
 
 
+def is_totp_shaped(code: str) -> bool:
+    """Whether `code` has the form of a TOTP code (six ASCII digits, spaces ignored), as no
+    recovery code has: the one test that tells the two kinds of second factor apart."""
+    return _clean_code(code) is not None
+
+
 def _step_at(at: datetime) -> int:
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("at must be a timezone-aware datetime")

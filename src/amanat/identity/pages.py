@@ -5,15 +5,19 @@ Forms work without JavaScript. Pages call the same services as the JSON API.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import RedirectResponse, Response
 
 from amanat.activity.context import RequestCtx, set_device_cookie
 from amanat.activity.service import EVENT_KINDS, OUTCOMES
-from amanat.core.errors import AmanatError, Forbidden, InvalidInput
+from amanat.core.crypto import MasterKeyring
+from amanat.core.errors import AmanatError, Forbidden, InvalidInput, TooManyRequests
 from amanat.identity import accounts, devices, directory, signin, users
+from amanat.identity.actors import Actor
 from amanat.identity.auth import (
     ANONYMOUS_CSRF_COOKIE,
     AnySession,
@@ -272,20 +276,23 @@ async def password_submit(
     end_other_sessions: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
     try:
-        async with db.begin_nested():
-            await signin.change_password(
-                db,
-                ring,
-                settings,
-                user=auth.user,
-                current_session_id=auth.session.id,
-                current_password=current_password,
-                new_password=new_password,
-                end_other_sessions=end_other_sessions == "yes",
-                context=context,
-            )
-    except InvalidInput as exc:
-        return _page(request, "change_password.html", {"auth": auth, "error": exc.message}, 422)
+        # No savepoint: a refusal writes only what must stay (a wrong current password counts
+        # toward the user's sign-in lock), and the page's answer commits it.
+        await signin.change_password(
+            db,
+            ring,
+            settings,
+            user=auth.user,
+            current_session_id=auth.session.id,
+            current_password=current_password,
+            new_password=new_password,
+            end_other_sessions=end_other_sessions == "yes",
+            context=context,
+        )
+    except (InvalidInput, TooManyRequests) as exc:
+        return _page(
+            request, "change_password.html", {"auth": auth, "error": exc.message}, exc.status
+        )
     return RedirectResponse("/account", status_code=303)
 
 
@@ -406,11 +413,21 @@ async def invite_submit_page(
     return RedirectResponse(f"/admin/users/{user.id}", status_code=303)
 
 
-_ACTIONS = {
-    "suspend": users.suspend_user,
-    "reactivate": users.reactivate_user,
-    "force-password-change": users.force_password_change,
-    "reset-mfa": users.reset_user_mfa,
+UserAction = Callable[[AsyncSession, MasterKeyring, Actor, str], Awaitable[object]]
+
+# Every action the user page's buttons post to `/admin/users/{id}/{action}`, and nothing else.
+USER_ACTIONS: dict[str, UserAction] = {
+    "suspend": lambda db, ring, actor, user_id: users.suspend_user(db, actor, user_id),
+    "reactivate": lambda db, ring, actor, user_id: users.reactivate_user(db, actor, user_id),
+    "revoke-sessions": lambda db, ring, actor, user_id: users.revoke_user_sessions(
+        db, actor, user_id
+    ),
+    "force-password-change": lambda db, ring, actor, user_id: users.force_password_change(
+        db, actor, user_id
+    ),
+    "reset-mfa": lambda db, ring, actor, user_id: users.reset_user_mfa(db, actor, user_id),
+    "unlock": users.unlock_user,
+    "remove": lambda db, ring, actor, user_id: users.remove_user(db, actor, user_id),
 }
 
 
@@ -433,6 +450,7 @@ async def user_page(
         ("revoke-sessions", "End all sessions", "secondary"),
         ("force-password-change", "Force password change", "secondary"),
         ("reset-mfa", "Reset second factor", "secondary"),
+        ("unlock", "Lift sign-in lock", "secondary"),
         ("remove", "Remove user", "danger"),
     ]
     return _page(
@@ -472,16 +490,15 @@ async def _user_activity(
 
 
 @router.post("/admin/users/{user_id}/{action}")
-async def user_action(user_id: str, action: str, auth: UserSupervisor, db: DbSession) -> Response:
-    if action == "remove":
-        await users.remove_user(db, auth.actor, user_id)
-        return RedirectResponse("/admin/users", status_code=303)
-    if action == "revoke-sessions":
-        await users.revoke_user_sessions(db, auth.actor, user_id)
-    elif action in _ACTIONS:
-        await _ACTIONS[action](db, auth.actor, user_id)
-    else:
+async def user_action(
+    user_id: str, action: str, auth: UserSupervisor, db: DbSession, ring: Keyring
+) -> Response:
+    perform = USER_ACTIONS.get(action)
+    if perform is None:
         raise InvalidInput("Unknown action.", code="unknown_action")
+    await perform(db, ring, auth.actor, user_id)
+    if action == "remove":
+        return RedirectResponse("/admin/users", status_code=303)
     return RedirectResponse(f"/admin/users/{user_id}", status_code=303)
 
 

@@ -452,7 +452,8 @@ def _reveal_context(auth: Authenticated, user_id: str) -> dict[str, Any]:
 
 
 @pages.get("/admin/reveal/{user_id}")
-async def reveal_form(request: Request, user_id: str, auth: SignedIn) -> Response:
+async def reveal_form(request: Request, user_id: str, auth: SignedIn, db: DbSession) -> Response:
+    await reveals.check_reveal_subject(db, auth.actor, user_id)
     return _page(request, "reveal.html", _reveal_context(auth, user_id), headers=NO_STORE)
 
 

@@ -26,12 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from amanat.audit.service import AuditActor, record_event
 from amanat.comms.sms import TextMessageSender, text_sender_from_settings
 from amanat.core.crypto import MasterKeyring
-from amanat.core.errors import InvalidInput, NotFound, TooManyRequests
+from amanat.core.errors import InvalidInput, NotFound
 from amanat.core.settings import Settings
-from amanat.identity import throttle
-from amanat.identity.credentials import password_matches
 from amanat.identity.mail import send_identity_mail
 from amanat.identity.models import User
+from amanat.identity.reauthentication import check_current_password
 from amanat.identity.text_messages import send_identity_text
 from amanat.people.masking import mask_email, mask_phone
 from amanat.people.profile import (
@@ -89,29 +88,13 @@ async def _reauthenticate(
     user: User,
     password: str | None,
 ) -> None:
-    key = throttle.login_key(ring, user.username)
-    wait = await throttle.blocked(session, settings, [key])
-    if wait is not None:
-        raise TooManyRequests(
-            "Too many wrong passwords. Wait a little and try again.",
-            code="reauthentication_throttled",
-            retry_after=wait.retry_after_seconds,
-        )
     if not password:
         raise InvalidInput(
             "Enter your current password to change your email address or phone number.",
             code="current_password_required",
             field="current_password",
         )
-    matched, _ = password_matches(user, password)
-    if not matched:
-        await throttle.register_failure(session, settings, [key])
-        raise InvalidInput(
-            "The current password is not right.",
-            code="current_password_wrong",
-            field="current_password",
-            keep_changes=True,  # the failure counts, as a failed sign-in does
-        )
+    await check_current_password(session, ring, settings, user, password)
 
 
 def _blank(value: object) -> bool:

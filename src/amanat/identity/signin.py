@@ -24,15 +24,15 @@ from amanat.core.settings import Settings
 from amanat.identity import mfa, throttle
 from amanat.identity.credentials import password_matches, set_new_password
 from amanat.identity.hashing import hash_password
-from amanat.identity.mail import send_identity_mail
 from amanat.identity.models import CustomerAccount, RecoveryCode, User, UserSession
 from amanat.identity.not_me import alert_new_device
 from amanat.identity.password_policy import is_on_common_list, normalize_password
+from amanat.identity.reauthentication import check_current_password, report_lock
 from amanat.identity.roles import ROLES_THAT_ALWAYS_NEED_MFA, Role
 from amanat.identity.secrets_at_rest import open_secret, seal_secret
 from amanat.identity.sessions import end_all_sessions, start_session
 from amanat.identity.tokens import consume_one_time_token, peek_one_time_token
-from amanat.people.service import find_person_id_by_email, read_person
+from amanat.people.service import find_person_id_by_email
 
 log = get_logger("amanat.identity")
 
@@ -171,29 +171,8 @@ async def _failed(
             account_id=user.account_id,
             context=context,
         )
-    if keys[0] in locked and user.person_id is not None and user.status == "active":
-        await record_security_event(
-            session, kind="lock", user_id=user.id, account_id=user.account_id, context=context
-        )
-        person = await read_person(session, ring, user.person_id)
-        await send_identity_mail(
-            session,
-            ring,
-            template="locked",
-            to=person.email,
-            account_id=user.account_id,
-            username=user.username,
-            failures=settings.signin_lock_failures,
-            minutes=settings.signin_lock_minutes,
-        )
-        await record_event(
-            session,
-            actor=None,
-            action="signin.locked",
-            account_id=user.account_id,
-            target_type="user",
-            target_id=user.id,
-        )
+    if keys[0] in locked:
+        await report_lock(session, ring, settings, user, context=context)
 
 
 async def complete_second_factor(
@@ -248,7 +227,8 @@ async def complete_second_factor(
 async def _second_factor_matches(
     session: AsyncSession, ring: MasterKeyring, user: User, code: str
 ) -> bool:
-    if user.totp_secret is not None and sum(ch.isdigit() for ch in code) == mfa.TOTP_DIGITS:
+    # By the code's form, not its count of digits: a recovery code may hold six digits too.
+    if user.totp_secret is not None and mfa.is_totp_shaped(code):
         secret = open_secret(ring, user_id=user.id, column="totp_secret", sealed=user.totp_secret)
         step = mfa.verify_totp(secret, code, last_used_step=user.totp_last_step)
         if step is not None:
@@ -308,15 +288,13 @@ async def change_password(
     end_other_sessions: bool = True,
     context: RequestContext | None = None,
 ) -> int:
-    """Change one's own password, giving the current one (V6.2.3); other sessions end."""
-    matched, _ = password_matches(user, current_password)
-    if not matched:
-        raise InvalidInput(
-            "The current password is not right.",
-            code="current_password_wrong",
-            field="current_password",
-        )
+    """Change one's own password, giving the current one (V6.2.3); other sessions end.
+
+    Wrong current passwords count as failed sign-ins of the user (throttled, then locked).
+    """
+    await check_current_password(session, ring, settings, user, current_password, context=context)
     await set_new_password(session, ring, settings, user, new_password)
+    await throttle.clear(session, throttle.login_key(ring, user.username))
     ended = 0
     if end_other_sessions:
         ended = await end_all_sessions(session, user.id, keep_session_id=current_session_id)
