@@ -25,7 +25,11 @@ from amanat.core.settings import Settings
 from amanat.web.app import create_app
 from tests.support.postgres import PostgresServer, start_postgres
 
-pytest_plugins = ["tests.support.identity_fixtures"]
+pytest_plugins = [
+    "pytester",
+    "tests.support.identity_fixtures",
+    "tests.support.personal_data_guard",
+]
 
 BACKENDS = [
     b.strip()

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.leak_guard import LOG_LINE, see_lines, seed
+
 AMANAT = str(Path(sys.executable).parent / "amanat")
+
+# Command-line options that carry a person's fields, by the field's service name.
+_PERSON_OPTIONS = {"--email": "email", "--name": "full_name", "--full-name": "full_name"}
 
 
 def amanat_env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -20,7 +26,8 @@ def amanat_env(data_dir: Path, **extra: str) -> dict[str, str]:
 def run_amanat(
     args: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    seed_person_options(args)
+    result = subprocess.run(
         [AMANAT, *args],
         cwd=cwd,
         env=env,
@@ -30,3 +37,32 @@ def run_amanat(
         stdin=subprocess.DEVNULL,
         check=False,
     )
+    see_lines(LOG_LINE, log_lines_of(result.stdout) + log_lines_of(result.stderr))
+    return result
+
+
+def seed_person_options(args: list[str]) -> None:
+    """Person fields given on the command line are seeded, as the service would see them."""
+    for position, arg in enumerate(args):
+        option, equals, value = arg.partition("=")
+        field = _PERSON_OPTIONS.get(option)
+        if field is None:
+            continue
+        if not equals:
+            value = args[position + 1] if position + 1 < len(args) else ""
+        seed({field: value})
+
+
+def log_lines_of(output: str) -> list[str]:
+    """The JSON log lines of a command's output (the rest is what it tells the operator)."""
+    lines: list[str] = []
+    for line in output.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and "event" in entry:
+            lines.append(line)
+    return lines

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.leak_guard import SERVER_LOG, see_lines
 from tests.support.postgres import free_port
 from tests.support.processes import AMANAT
 
@@ -66,3 +67,4 @@ def running_server(
             process.kill()
             out, _ = process.communicate()
         server.output.extend(out.splitlines())
+        see_lines(SERVER_LOG, server.output)

@@ -1,12 +1,13 @@
-"""JSON shapes of activity data in the API: addresses only as their /24 or /48 network, except
-the raw address an admin may see in sign-in history while it is kept."""
+"""JSON shapes of activity data in the API: addresses only as their /24 or /48 network, as the
+pages show them; the raw address is kept for its period but never shown, to admins either."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from amanat.activity.addresses import network_of
 from amanat.activity.devices import DeviceView
 from amanat.activity.service import DayCount, EventView
 
@@ -44,7 +45,10 @@ class SecurityEventOut(BaseModel):
     kind: str
     outcome: str
     at: datetime
-    ip: str | None
+    # Kept so clients reading `ip` go on working; it names the network, never the subscriber.
+    ip: str | None = Field(
+        description="The client's network (/24 or /48) while its raw address is kept, else null."
+    )
     ip_network: str | None
     browser: str | None
     browser_version: str | None
@@ -60,7 +64,7 @@ class SecurityEventOut(BaseModel):
             kind=view.kind,
             outcome=view.outcome,
             at=view.at,
-            ip=view.ip,
+            ip=network_of(view.ip),
             ip_network=view.network,
             browser=view.browser,
             browser_version=view.browser_version,
