@@ -22,8 +22,9 @@ import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import cast
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.core.crypto import (
@@ -156,25 +157,38 @@ async def rewrap_batch(
             .limit(limit)
         )
     ).all()
-    rewrapped = unreadable = 0
+    changes: list[dict[str, object]] = []
+    unreadable = 0
     for person_id, version, blob in rows:
         try:
             fresh = rewrap_data_key(ring, WrappedKey(version, blob), subject=person_id)
         except DecryptionError:
             unreadable += 1
             continue
-        # Compare-and-set: a key erased meanwhile stays erased; an UPDATE never brings it back.
-        await session.execute(
-            update(PersonKey)
-            .where(
-                PersonKey.person_id == person_id,
-                PersonKey.master_version == version,
-                PersonKey.wrapped == blob,
-            )
-            .values(master_version=fresh.master_version, wrapped=fresh.blob)
-            .execution_options(synchronize_session=False)
+        changes.append(
+            {
+                "key_person": person_id,
+                "old_version": version,
+                "old_wrapped": blob,
+                "master_version": fresh.master_version,
+                "wrapped": fresh.blob,
+            }
         )
-        rewrapped += 1
+    if changes:
+        # Compare-and-set: a key erased meanwhile stays erased; an UPDATE never brings it back.
+        table = cast(Table, PersonKey.__table__)
+        statement = (
+            update(table)
+            .where(
+                table.c.person_id == bindparam("key_person"),
+                table.c.master_version == bindparam("old_version"),
+                table.c.wrapped == bindparam("old_wrapped"),
+            )
+            .values(master_version=bindparam("master_version"), wrapped=bindparam("wrapped"))
+        )
+        keystore = await session.connection(bind_arguments={"mapper": PersonKey})
+        await keystore.execute(statement, changes)
+    rewrapped = len(changes)
     await session.flush()
     return RewrapBatch(
         rewrapped=rewrapped,

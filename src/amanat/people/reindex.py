@@ -15,27 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from amanat.core.crypto import (
-    DecryptionError,
-    MasterKeyring,
-    blind_index_key_from,
-    compute_blind_index,
-)
+from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database, unit_of_work
-from amanat.core.errors import NotFound
-from amanat.people.models import Person, PersonKey, PersonNameWord
-from amanat.people.service import (
-    CNIC_KIND,
-    EMAIL_KIND,
-    NAME_WORD_KIND,
-    PHONE_KIND,
-    PersonData,
-    read_person,
-)
-from amanat.people.validation import email_lookup_key, name_words
+from amanat.people.models import Person, PersonKey
+from amanat.people.service import read_people, reindex_loaded_people
 
 REINDEX_BATCH = 200
 
@@ -91,25 +77,6 @@ async def readable_people_to_reindex(session: AsyncSession, ring: MasterKeyring)
     return with_key
 
 
-def _apply_current_indexes(
-    session: AsyncSession, ring: MasterKeyring, row: Person, data: PersonData
-) -> None:
-    # The same digests as `people.service` makes on create and update.
-    key = blind_index_key_from(ring)
-    row.email_index = compute_blind_index(key, EMAIL_KIND, email_lookup_key(data.email))
-    row.phone_index = compute_blind_index(key, PHONE_KIND, data.phone) if data.phone else None
-    row.cnic_index = compute_blind_index(key, CNIC_KIND, data.cnic) if data.cnic else None
-    row.index_key_version = key.version
-    for word in name_words(data.full_name):
-        session.add(
-            PersonNameWord(
-                person_id=row.id,
-                account_id=row.account_id,
-                digest=compute_blind_index(key, NAME_WORD_KIND, word),
-            )
-        )
-
-
 async def reindex_batch(
     session: AsyncSession, ring: MasterKeyring, *, after: str = "", limit: int = REINDEX_BATCH
 ) -> ReindexBatch:
@@ -122,20 +89,13 @@ async def reindex_batch(
             .limit(limit)
         )
     )
-    reindexed = unreadable = 0
-    for row in rows:
-        try:
-            data = await read_person(session, ring, row.id)
-        except (NotFound, DecryptionError):
-            unreadable += 1
-            continue
-        await session.execute(delete(PersonNameWord).where(PersonNameWord.person_id == row.id))
-        _apply_current_indexes(session, ring, row, data)
-        reindexed += 1
+    people = await read_people(session, ring, rows)
+    readable = {row: data for row in rows if (data := people[row.id]) is not None}
+    await reindex_loaded_people(session, ring, readable)
     await session.flush()
     return ReindexBatch(
-        reindexed=reindexed,
-        unreadable=unreadable,
+        reindexed=len(readable),
+        unreadable=len(rows) - len(readable),
         last_person_id=rows[-1].id if rows else None,
     )
 

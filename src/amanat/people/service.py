@@ -20,6 +20,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from amanat.core.clock import utcnow
 from amanat.core.crypto import (
     BlindIndexKey,
+    DecryptionError,
     MasterKeyring,
     WrappedKey,
     blind_index_key_from,
@@ -438,21 +439,15 @@ async def find_person_id_by_email(
     return found
 
 
-async def _load(
-    session: AsyncSession, ring: MasterKeyring, person_id: str
-) -> tuple[Person, bytes, _Fields]:
-    row = await session.get(Person, person_id)
-    key_row = await session.get(PersonKey, person_id)
-    if row is None or key_row is None:
-        raise NotFound("No such person.", code="person_not_found")
+def _decrypted(ring: MasterKeyring, row: Person, key_row: PersonKey) -> tuple[bytes, _Fields]:
     data_key = unwrap_data_key(
-        ring, WrappedKey(key_row.master_version, key_row.wrapped), subject=person_id
+        ring, WrappedKey(key_row.master_version, key_row.wrapped), subject=row.id
     )
 
     def field(column: str, blob: bytes | None) -> str | None:
         if blob is None:
             return None
-        return decrypt_value(data_key, blob, table=TABLE, column=column, row_id=person_id)
+        return decrypt_value(data_key, blob, table=TABLE, column=column, row_id=row.id)
 
     address = field("address", row.address)
     fields = _Fields(
@@ -462,6 +457,17 @@ async def _load(
         cnic=field("cnic", row.cnic),
         address=PostalAddress.from_json(address) if address is not None else None,
     )
+    return data_key, fields
+
+
+async def _load(
+    session: AsyncSession, ring: MasterKeyring, person_id: str
+) -> tuple[Person, bytes, _Fields]:
+    row = await session.get(Person, person_id)
+    key_row = await session.get(PersonKey, person_id)
+    if row is None or key_row is None:
+        raise NotFound("No such person.", code="person_not_found")
+    data_key, fields = _decrypted(ring, row, key_row)
     return row, data_key, fields
 
 
@@ -473,6 +479,58 @@ async def read_person(session: AsyncSession, ring: MasterKeyring, person_id: str
     """
     row, _key, fields = await _load(session, ring, person_id)
     return _person_data(row, fields)
+
+
+async def read_people(
+    session: AsyncSession, ring: MasterKeyring, rows: Sequence[Person]
+) -> dict[str, PersonData | None]:
+    """Decrypt many loaded people with one key-store query; None for a person whose key is
+    gone or whose values do not authenticate (erased, or tampered with)."""
+    keys = {
+        key_row.person_id: key_row
+        for key_row in await session.scalars(
+            select(PersonKey).where(PersonKey.person_id.in_([row.id for row in rows]))
+        )
+    }
+    found: dict[str, PersonData | None] = {}
+    for row in rows:
+        key_row = keys.get(row.id)
+        if key_row is None:
+            found[row.id] = None
+            continue
+        try:
+            _key, fields = _decrypted(ring, row, key_row)
+        except DecryptionError:
+            found[row.id] = None
+            continue
+        found[row.id] = _person_data(row, fields)
+    return found
+
+
+async def reindex_loaded_people(
+    session: AsyncSession, ring: MasterKeyring, people: Mapping[Person, PersonData]
+) -> None:
+    """Recompute every blind index of these loaded people under the current master version,
+    in a few statements (their old name words go, the new ones come)."""
+    if not people:
+        return
+    key = blind_index_key_from(ring)
+    await session.execute(
+        delete(PersonNameWord).where(PersonNameWord.person_id.in_([row.id for row in people]))
+    )
+    words: list[dict[str, object]] = []
+    for row, data in people.items():
+        fields = _Fields(data.full_name, data.email, data.phone, data.cnic, data.address)
+        for column, value in _index_values(key, fields).items():
+            setattr(row, column, value)
+        words.extend(
+            {"person_id": row.id, "account_id": row.account_id, "digest": digest}
+            for digest in _name_word_digests(key, fields)
+        )
+    # The deletes must reach the database before the same (person, word) keys come back.
+    await session.flush()
+    if words:
+        await session.execute(insert(PersonNameWord), words)
 
 
 async def update_person(
