@@ -473,3 +473,67 @@ async def test_bad_uploads_are_refused_whole(
     too_big = await _upload(client, HEADER.encode() + b"x" * settings.max_body_bytes)
     assert too_big.status_code == 413
     assert "hina" not in await usernames_in(database, admin_a.account_id)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 4])
+async def test_rows_invited_in_chunks_get_the_same_answers_as_one_by_one(
+    database: Database,
+    test_keyring: MasterKeyring,
+    settings: Settings,
+    admin_a: Person,
+    member_a: Person,
+    chunk: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Chunk edges fall between a row and its in-file duplicate, and between a taken username
+    # and the rows around it: the outcome must not depend on where they fall.
+    monkeypatch.setattr("amanat.identity.bulk_import.IMPORT_CHUNK", chunk)
+    progress: list[tuple[int, int]] = []
+    report = await run_import(
+        database,
+        test_keyring,
+        settings,
+        actor_of(admin_a),
+        admin_a.account_id,
+        MIXED,
+        progress=progress,
+    )
+
+    assert [(row.line, row.username) for row in report.created] == [(2, "hina"), (9, "tariq")]
+    assert [(row.line, row.code) for row in report.rejected] == MIXED_REJECTED
+    assert [done for done, _total in progress] == sorted({0, *range(chunk, 11, chunk), 11})
+    invited = await invited_addresses(database, test_keyring)
+    assert {"hina@example.com", "tariq@example.com"} <= invited
+    assert len(await audit_actions(database, "user.invite")) == 2 + 2
+
+
+async def test_two_new_users_in_one_chunk_cannot_share_a_username_or_an_email(
+    database: Database, test_keyring: MasterKeyring, settings: Settings, admin_a: Person
+) -> None:
+    from amanat.identity.users import Invitation, invite_users
+
+    async with database.sessionmaker() as session:
+        outcomes = await invite_users(
+            session,
+            test_keyring,
+            settings,
+            actor_of(admin_a),
+            account_id=admin_a.account_id,
+            invitations=[
+                Invitation("twin", "First Twin", "twin.one@example.com", Role.MEMBER),
+                Invitation("twin", "Second Twin", "twin.two@example.com", Role.MEMBER),
+                Invitation("other", "Third Person", "TWIN.ONE@example.com", Role.MEMBER),
+                Invitation("fourth", "Fourth Person", "fourth@example.com", Role.MEMBER),
+            ],
+        )
+        await session.commit()
+
+    first, second, third, fourth = outcomes
+    assert not isinstance(first, AmanatError)
+    assert isinstance(second, AmanatError)
+    assert second.code == "username_taken"
+    assert isinstance(third, AmanatError)
+    assert third.code == "email_taken"
+    assert not isinstance(fourth, AmanatError)
+    assert await usernames_in(database, admin_a.account_id) >= {"twin", "fourth"}
+    assert "other" not in await usernames_in(database, admin_a.account_id)

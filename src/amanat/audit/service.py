@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TextIO
@@ -194,6 +194,20 @@ async def lock_chain_head(session: AsyncSession) -> AuditChainHead:
     return head
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    """One record to append: who did what to which target, for which purpose."""
+
+    actor: AuditActor | None
+    action: str
+    account_id: str | None
+    target_type: str | None = None
+    target_id: str | None = None
+    purpose: str | None = None
+    details: Mapping[str, str | int | bool | None] | None = None
+    at: datetime | None = None
+
+
 async def record_event(
     session: AsyncSession,
     *,
@@ -210,40 +224,57 @@ async def record_event(
 
     `details` holds ids, codes and flags only, never personal data; ValueError otherwise.
     """
-    who = actor or SYSTEM
-    if at is not None and at.tzinfo is None:
-        raise ValueError("audit time must be timezone-aware")
-    when = utcnow() if at is None else at.astimezone(UTC)
-    _checked_text("action", action, 64, required=True)
-    _checked_text("actor id", who.user_id, 36)
-    _checked_text("actor role", who.role, 32)
-    _checked_text("account id", account_id, 36)
-    _checked_text("target type", target_type, 32)
-    _checked_text("target id", target_id, 36)
-    _checked_text("purpose", purpose, 64)
-    details_text = canonical_details(details)
-
-    head = await lock_chain_head(session)
-    record = AuditRecord(
-        seq=head.seq + 1,
-        id=new_id(),
-        at=when,
-        actor_id=who.user_id,
-        actor_role=who.role,
-        account_id=account_id,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        purpose=purpose,
-        request_id=_current_request_id(),
-        details=details_text,
-        prev_hash=head.hash,
-    )
-    record.hash = _record_hash({name: getattr(record, name) for name in _HASHED_COLUMNS})
-    head.seq, head.hash = record.seq, record.hash
-    session.add(record)
-    await session.flush()
+    entry = AuditEntry(actor, action, account_id, target_type, target_id, purpose, details, at)
+    [record] = await record_events(session, [entry])
     return record
+
+
+async def record_events(session: AsyncSession, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+    """Append several records, in order, under one lock of the head, and flush them once.
+
+    Every entry is checked before anything is written: one bad entry appends none.
+    """
+    checked = [(entry, canonical_details(entry.details)) for entry in entries]
+    for entry, _details in checked:
+        who = entry.actor or SYSTEM
+        if entry.at is not None and entry.at.tzinfo is None:
+            raise ValueError("audit time must be timezone-aware")
+        _checked_text("action", entry.action, 64, required=True)
+        _checked_text("actor id", who.user_id, 36)
+        _checked_text("actor role", who.role, 32)
+        _checked_text("account id", entry.account_id, 36)
+        _checked_text("target type", entry.target_type, 32)
+        _checked_text("target id", entry.target_id, 36)
+        _checked_text("purpose", entry.purpose, 64)
+    if not checked:
+        return []
+    head = await lock_chain_head(session)
+    request_id = _current_request_id()
+    now = utcnow()
+    records: list[AuditRecord] = []
+    for entry, details_text in checked:
+        who = entry.actor or SYSTEM
+        record = AuditRecord(
+            seq=head.seq + 1,
+            id=new_id(),
+            at=now if entry.at is None else entry.at.astimezone(UTC),
+            actor_id=who.user_id,
+            actor_role=who.role,
+            account_id=entry.account_id,
+            action=entry.action,
+            target_type=entry.target_type,
+            target_id=entry.target_id,
+            purpose=entry.purpose,
+            request_id=request_id,
+            details=details_text,
+            prev_hash=head.hash,
+        )
+        record.hash = _record_hash({name: getattr(record, name) for name in _HASHED_COLUMNS})
+        head.seq, head.hash = record.seq, record.hash
+        records.append(record)
+    session.add_all(records)
+    await session.flush()
+    return records
 
 
 async def chain_head(session: AsyncSession) -> tuple[int, str]:

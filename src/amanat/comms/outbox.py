@@ -15,6 +15,7 @@ rotation, queued mail still opens with the older version as long as the ring hol
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import getaddresses
@@ -107,6 +108,20 @@ def _check_recipient(to: str) -> None:
         raise ValueError("recipient must be exactly one email address")
 
 
+@dataclass(frozen=True, repr=False)
+class EmailToQueue:
+    """One mail for the outbox; never logged (the recipient and body are personal data)."""
+
+    to: str
+    subject: str
+    body: str
+    category: str
+    account_id: str | None = None
+
+    def __repr__(self) -> str:
+        return f"EmailToQueue(category={self.category!r})"
+
+
 async def queue_email(
     session: AsyncSession,
     ring: MasterKeyring,
@@ -118,32 +133,47 @@ async def queue_email(
     account_id: str | None = None,
 ) -> str:
     """Queue one mail for the worker, encrypted under the current master version; its id."""
-    _check_recipient(to)
-    _check_header_value("subject", subject, MAX_SUBJECT_CHARS)
-    if len(body) > MAX_BODY_CHARS:
-        raise ValueError(f"body must be at most {MAX_BODY_CHARS} characters")
-    if not _CATEGORY_RE.fullmatch(category):
-        raise ValueError("category must be 1-32 characters of a-z, 0-9, '_', '.', '-'")
-    message_id = new_id()
+    email = EmailToQueue(
+        to=to, subject=subject, body=body, category=category, account_id=account_id
+    )
+    [message_id] = await queue_emails(session, ring, [email])
+    return message_id
+
+
+async def queue_emails(
+    session: AsyncSession, ring: MasterKeyring, emails: Sequence[EmailToQueue]
+) -> list[str]:
+    """Queue several mails with one flush; every one is checked before any is queued."""
+    for email in emails:
+        _check_recipient(email.to)
+        _check_header_value("subject", email.subject, MAX_SUBJECT_CHARS)
+        if len(email.body) > MAX_BODY_CHARS:
+            raise ValueError(f"body must be at most {MAX_BODY_CHARS} characters")
+        if not _CATEGORY_RE.fullmatch(email.category):
+            raise ValueError("category must be 1-32 characters of a-z, 0-9, '_', '.', '-'")
     version = ring.current_version
     key = _outbox_key(ring, version)
     now = utcnow()
-    session.add(
-        OutboxMessage(
-            id=message_id,
-            account_id=account_id,
-            category=category,
-            recipient=_seal(key, version, to, column="recipient", row_id=message_id),
-            subject=_seal(key, version, subject, column="subject", row_id=message_id),
-            body=_seal(key, version, body, column="body", row_id=message_id),
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
+    ids: list[str] = []
+    for email in emails:
+        message_id = new_id()
+        session.add(
+            OutboxMessage(
+                id=message_id,
+                account_id=email.account_id,
+                category=email.category,
+                recipient=_seal(key, version, email.to, column="recipient", row_id=message_id),
+                subject=_seal(key, version, email.subject, column="subject", row_id=message_id),
+                body=_seal(key, version, email.body, column="body", row_id=message_id),
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
         )
-    )
+        ids.append(message_id)
     await session.flush()
-    return message_id
+    return ids
 
 
 async def due_messages(session: AsyncSession, now: datetime, limit: int) -> list[OutboxMessage]:

@@ -8,7 +8,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from amanat.comms.outbox import queue_email
+from amanat.comms.outbox import EmailToQueue, queue_emails
 from amanat.core.crypto import MasterKeyring
 
 _templates = Environment(
@@ -32,6 +32,20 @@ SUBJECTS = {
 }
 
 
+def identity_email(
+    template: str, *, to: str, account_id: str | None, **context: Any
+) -> EmailToQueue:
+    """The mail `template` renders for `to`, ready for the outbox."""
+    body = _templates.get_template(f"{template}.txt").render(**context)
+    return EmailToQueue(
+        to=to,
+        subject=SUBJECTS[template],
+        body=body,
+        category=f"identity.{template}",
+        account_id=account_id,
+    )
+
+
 async def send_identity_mail(
     session: AsyncSession,
     ring: MasterKeyring,
@@ -41,13 +55,6 @@ async def send_identity_mail(
     account_id: str | None,
     **context: Any,
 ) -> str:
-    body = _templates.get_template(f"{template}.txt").render(**context)
-    return await queue_email(
-        session,
-        ring,
-        to=to,
-        subject=SUBJECTS[template],
-        body=body,
-        category=f"identity.{template}",
-        account_id=account_id,
-    )
+    email = identity_email(template, to=to, account_id=account_id, **context)
+    [message_id] = await queue_emails(session, ring, [email])
+    return message_id

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -57,6 +58,28 @@ async def issue_one_time_token(
     )
     await session.flush()
     return token
+
+
+async def issue_first_one_time_tokens(
+    session: AsyncSession, *, users: Sequence[User], purpose: str, valid_for: timedelta
+) -> list[str]:
+    """A single-use link secret for each of these new users (who hold none yet), in order."""
+    now = utcnow()
+    tokens = [new_secret_token() for _ in users]
+    session.add_all(
+        OneTimeToken(
+            id=new_id(),
+            token_hash=token_digest(token),
+            purpose=purpose,
+            account_id=user.account_id,
+            user_id=user.id,
+            created_at=now,
+            expires_at=now + valid_for,
+        )
+        for user, token in zip(users, tokens, strict=True)
+    )
+    await session.flush()
+    return tokens
 
 
 async def peek_one_time_token(session: AsyncSession, *, purpose: str, token: str) -> OneTimeToken:

@@ -4,7 +4,7 @@ and supervise them"). Every action on a user is audited; every query is scoped t
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,21 +12,28 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.activity.service import EventKind, forget_user_activity, record_security_event
-from amanat.audit.service import record_event
+from amanat.audit.service import AuditEntry, record_event, record_events
+from amanat.comms.outbox import queue_emails
 from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
-from amanat.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from amanat.core.errors import AmanatError, Conflict, Forbidden, InvalidInput, NotFound
 from amanat.core.ids import new_id
 from amanat.core.settings import Settings
 from amanat.identity import throttle
 from amanat.identity.accounts import get_account_for
 from amanat.identity.actors import Actor
-from amanat.identity.mail import send_identity_mail
+from amanat.identity.mail import identity_email
 from amanat.identity.models import ApiToken, CustomerAccount, RecoveryCode, User
 from amanat.identity.roles import ACCOUNT_ROLES, PLATFORM_ROLES, Permission, Role
 from amanat.identity.sessions import end_all_sessions
-from amanat.identity.tokens import issue_one_time_token
-from amanat.people.service import create_person, erase_person, read_person
+from amanat.identity.tokens import issue_first_one_time_tokens
+from amanat.people.service import (
+    PersonData,
+    PersonEntry,
+    create_people,
+    erase_person,
+    read_person,
+)
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{1,62}[a-z0-9])$")
 
@@ -71,6 +78,22 @@ def _may_assign(actor: Actor, account: CustomerAccount, role: Role) -> bool:
     return role == Role.MEMBER or actor.can(Permission.GRANT_ADMIN)
 
 
+@dataclass(frozen=True, repr=False)
+class Invitation:
+    """One user to invite: login, role and the person's fields (validated on the way in)."""
+
+    username: str
+    full_name: str
+    email: str
+    role: Role
+    phone: str | None = None
+    cnic: str | None = None
+    address: Mapping[str, object] | None = None
+
+    def __repr__(self) -> str:
+        return f"Invitation(role={self.role.value!r})"
+
+
 async def invite_user(
     session: AsyncSession,
     ring: MasterKeyring,
@@ -90,62 +113,140 @@ async def invite_user(
 ) -> tuple[User, str]:
     """Create an invited user and mail them a single-use link to set a password; phone, CNIC
     and address are optional unless the operator requires them."""
+    invitation = Invitation(username, full_name, email, role, phone, cnic, address)
+    [outcome] = await invite_users(
+        session,
+        ring,
+        settings,
+        actor,
+        account_id=account_id,
+        invitations=[invitation],
+        link_valid_for=link_valid_for,
+        send_mail=send_mail,
+    )
+    if isinstance(outcome, AmanatError):
+        raise outcome
+    return outcome
+
+
+async def invite_users(
+    session: AsyncSession,
+    ring: MasterKeyring,
+    settings: Settings,
+    actor: Actor,
+    *,
+    account_id: str,
+    invitations: Sequence[Invitation],
+    link_valid_for: timedelta | None = None,
+    send_mail: bool = True,
+) -> list[tuple[User, str] | AmanatError]:
+    """Invite many users into one account with a few statements; one outcome per invitation:
+    the user and their link secret, or why it was refused (nothing stored for it)."""
     account = await get_account_for(session, actor, account_id)
-    if not _may_assign(actor, account, role):
-        raise Forbidden("You may not create a user with this role here.", code="role_not_allowed")
-    name = normalize_username(username)
-    if await session.scalar(select(User.id).where(User.username == name)):
-        raise Conflict("This username is already taken.", code="username_taken", field="username")
-    person = await create_person(
+    outcomes: list[tuple[User, str] | AmanatError | str] = []
+    for invitation in invitations:
+        if not _may_assign(actor, account, invitation.role):
+            outcomes.append(
+                Forbidden("You may not create a user with this role here.", code="role_not_allowed")
+            )
+            continue
+        try:
+            outcomes.append(normalize_username(invitation.username))
+        except InvalidInput as exc:
+            outcomes.append(exc)
+    names = [name for name in outcomes if isinstance(name, str)]
+    taken = set(await session.scalars(select(User.username).where(User.username.in_(names))))
+    claimed: set[str] = set()
+    for position, name in enumerate(outcomes):
+        if isinstance(name, str) and (name in taken or name in claimed):
+            outcomes[position] = Conflict(
+                "This username is already taken.", code="username_taken", field="username"
+            )
+        elif isinstance(name, str):
+            claimed.add(name)
+    waiting = [position for position, name in enumerate(outcomes) if isinstance(name, str)]
+    people = await create_people(
         session,
         ring,
         account_id=account.id,
-        full_name=full_name,
-        email=email,
-        phone=phone,
-        cnic=cnic,
-        address=address,
+        entries=[
+            PersonEntry(
+                full_name=invitations[position].full_name,
+                email=invitations[position].email,
+                phone=invitations[position].phone,
+                cnic=invitations[position].cnic,
+                address=invitations[position].address,
+            )
+            for position in waiting
+        ],
         required=settings.require_identity_fields,
     )
     now = utcnow()
-    user = User(
-        id=new_id(),
-        account_id=account.id,
-        username=name,
-        role=role,
-        status="invited",
-        person_id=person.id,
-        must_change_password=False,
-        failed_signins=0,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(user)
+    created: list[tuple[int, User, PersonData]] = []
+    for position, person in zip(waiting, people, strict=True):
+        if isinstance(person, AmanatError):
+            outcomes[position] = person
+            continue
+        name = outcomes[position]
+        assert isinstance(name, str)
+        user = User(
+            id=new_id(),
+            account_id=account.id,
+            username=name,
+            role=invitations[position].role,
+            status="invited",
+            person_id=person.id,
+            must_change_password=False,
+            failed_signins=0,
+            created_at=now,
+            updated_at=now,
+        )
+        created.append((position, user, person))
+    if not created:
+        return [outcome for outcome in outcomes if not isinstance(outcome, str)]
+    session.add_all(user for _position, user, _person in created)
     await session.flush()
     valid_for = link_valid_for or timedelta(hours=settings.invite_valid_hours)
-    token = await issue_one_time_token(session, user=user, purpose="invite", valid_for=valid_for)
+    tokens = await issue_first_one_time_tokens(
+        session,
+        users=[user for _position, user, _person in created],
+        purpose="invite",
+        valid_for=valid_for,
+    )
     if send_mail:
-        await send_identity_mail(
+        await queue_emails(
             session,
             ring,
-            template="invite",
-            to=person.email,
-            account_id=account.id,
-            account_name=account.name,
-            username=name,
-            link=invite_link(settings, token),
-            valid_hours=int(valid_for.total_seconds() // 3600),
+            [
+                identity_email(
+                    "invite",
+                    to=person.email,
+                    account_id=account.id,
+                    account_name=account.name,
+                    username=user.username,
+                    link=invite_link(settings, token),
+                    valid_hours=int(valid_for.total_seconds() // 3600),
+                )
+                for (_position, user, person), token in zip(created, tokens, strict=True)
+            ],
         )
-    await record_event(
+    await record_events(
         session,
-        actor=actor.audit(),
-        action="user.invite",
-        account_id=account.id,
-        target_type="user",
-        target_id=user.id,
-        details={"role": role.value},
+        [
+            AuditEntry(
+                actor=actor.audit(),
+                action="user.invite",
+                account_id=account.id,
+                target_type="user",
+                target_id=user.id,
+                details={"role": user.role.value},
+            )
+            for _position, user, _person in created
+        ],
     )
-    return user, token
+    for (position, user, _person), token in zip(created, tokens, strict=True):
+        outcomes[position] = (user, token)
+    return [outcome for outcome in outcomes if not isinstance(outcome, str)]
 
 
 def invite_link(settings: Settings, token: str) -> str:
