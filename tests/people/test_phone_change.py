@@ -234,11 +234,14 @@ async def test_the_profile_page_changes_a_phone_number_without_javascript(
     assert asked.status_code == 200, asked.text
     assert "Waiting for confirmation" in asked.text
     assert "enter the code we texted to it" in asked.text
+    assert "a code by text message to your new phone number" in asked.text
+    assert "code to your new email address" not in asked.text
     confirmed = await client.post(
         "/account/profile/confirm",
         data={"code": _code(_texts(settings)[-1]), "csrf_token": csrf},
     )
     assert confirmed.status_code == 200
+    assert "Your new contact details are saved" in confirmed.text
     assert 'value="+92 300 9998887"' in confirmed.text
     assert await _phone_of(database, test_keyring, member_a) == NEW_PHONE
 

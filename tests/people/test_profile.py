@@ -392,5 +392,5 @@ async def test_the_profile_pages_work_without_javascript(
         "/account/profile/confirm", data={"code": code, "csrf_token": csrf}
     )
     assert confirmed.status_code == 200
-    assert "Your new email address is saved" in confirmed.text
+    assert "Your new contact details are saved" in confirmed.text
     assert await _email_of(database, test_keyring, member_a) == NEW_EMAIL

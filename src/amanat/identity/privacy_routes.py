@@ -256,7 +256,7 @@ def _page(
 
 def _refusal(exc: AmanatError) -> AmanatError:
     """A refusal a form shows beside itself; any other error goes on to the error handler."""
-    if exc.status >= 500 and exc.code != "sms_unavailable":
+    if exc.status >= 500:
         raise exc
     return exc
 
@@ -376,12 +376,14 @@ async def profile_contact_submit(
         return await _profile_page(
             request, auth, db, ring, error=refused.message, status=refused.status
         )
+    waiting = {change.field for change in profile.pending}
+    sent = [
+        *(["a link and a code to your new email address"] if "email" in waiting else []),
+        *(["a code by text message to your new phone number"] if "phone" in waiting else []),
+    ]
     notice = "Your contact details are saved."
-    if profile.pending:
-        notice = (
-            "We sent a link and a code to your new email address. The change takes effect "
-            "once you confirm it."
-        )
+    if sent:
+        notice = f"We sent {' and '.join(sent)}. A change takes effect once you confirm it."
     return await _profile_page(request, auth, db, ring, notice=notice)
 
 
@@ -402,7 +404,9 @@ async def profile_confirm_submit(
         return await _profile_page(
             request, auth, db, ring, error=refused.message, status=refused.status
         )
-    return await _profile_page(request, auth, db, ring, notice="Your new email address is saved.")
+    return await _profile_page(
+        request, auth, db, ring, notice="Your new contact details are saved."
+    )
 
 
 def _anonymous_page(
