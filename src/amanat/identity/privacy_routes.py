@@ -133,7 +133,7 @@ class ProfileIn(Strict):
     phone: str | None = Field(
         default=None,
         max_length=PHONE_INPUT_MAX,
-        description="null or empty removes the number; a new number cannot be confirmed yet.",
+        description="null or empty removes the number; a new number is confirmed by a texted code.",
     )
     current_password: str | None = Field(
         default=None, max_length=1024, description="Required to change email or phone."
