@@ -4,11 +4,13 @@ the name, through blind indexes; other accounts' people are never found (ASVS V8
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import delete
 
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.errors import InvalidInput
-from amanat.people.search import search_people
+from amanat.people.models import PersonKey
+from amanat.people.search import find_people, search_people
 from amanat.people.service import create_person
 from tests.support.identity import make_account
 
@@ -122,3 +124,20 @@ async def test_search_takes_exactly_one_valid_criterion(
             await search_people(session, test_keyring, account_id="any", **criteria)
     assert caught.value.code == code
     assert caught.value.extra.get("field") == field
+
+
+async def test_found_people_come_decrypted_and_erased_ones_are_left_out(
+    database: Database, test_keyring: MasterKeyring
+) -> None:
+    first, _second, ids = await _seed(database, test_keyring)
+    async with database.sessionmaker() as session:
+        found = await find_people(session, test_keyring, account_id=first, name="khan")
+        assert [(person.id, person.email) for person in found] == [
+            (ids["imran"], "imran@example.com"),
+            (ids["ayesha"], "ayesha@example.com"),
+        ]
+        assert found[1].cnic == "3520212345671"
+        # A data backup restored after an erasure still holds the row, but the key is gone.
+        await session.execute(delete(PersonKey).where(PersonKey.person_id == ids["imran"]))
+        again = await find_people(session, test_keyring, account_id=first, name="khan")
+    assert [person.id for person in again] == [ids["ayesha"]]

@@ -7,7 +7,7 @@ partial search: blind indexes cannot do it, and that is the point.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, distinct, func, select
+from sqlalchemy import ColumnElement, and_, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.core.crypto import MasterKeyring
@@ -18,7 +18,9 @@ from amanat.people.service import (
     EMAIL_KIND,
     NAME_WORD_KIND,
     PHONE_KIND,
+    PersonData,
     lookup_digests,
+    read_people,
 )
 from amanat.people.validation import (
     email_lookup_key,
@@ -32,6 +34,7 @@ from amanat.people.validation import (
 SEARCH_CRITERIA = ("email", "phone", "cnic", "name")
 SEARCH_LIMIT = 50
 MAX_NAME_WORDS = 10
+_NEWEST_FIRST = (Person.created_at.desc(), Person.id)
 
 
 def _condition(
@@ -60,6 +63,32 @@ def _condition(
     return Person.id.in_(matching)
 
 
+def _matching(
+    ring: MasterKeyring,
+    account_id: str,
+    email: str | None,
+    phone: str | None,
+    cnic: str | None,
+    name: str | None,
+) -> ColumnElement[bool]:
+    given = {
+        key: value
+        for key, value in (("email", email), ("phone", phone), ("cnic", cnic), ("name", name))
+        if value is not None and value.strip()
+    }
+    if len(given) != 1:
+        raise InvalidInput(
+            "Search by exactly one of: email, phone, CNIC or name.", code="one_search_criterion"
+        )
+    ((criterion, value),) = given.items()
+    try:
+        condition = _condition(ring, account_id, criterion, value)
+    except InvalidInput as exc:
+        # The same rule as the field, named after the search parameter the caller sent.
+        raise InvalidInput(exc.message, code=exc.code, field=criterion) from None
+    return and_(Person.account_id == account_id, condition)
+
+
 async def search_people(
     session: AsyncSession,
     ring: MasterKeyring,
@@ -76,23 +105,29 @@ async def search_people(
     The value is validated like the field itself (a malformed CNIC is an error, not an empty
     result); people of other accounts are never considered.
     """
-    given = {
-        key: value
-        for key, value in (("email", email), ("phone", phone), ("cnic", cnic), ("name", name))
-        if value is not None and value.strip()
-    }
-    if len(given) != 1:
-        raise InvalidInput(
-            "Search by exactly one of: email, phone, CNIC or name.", code="one_search_criterion"
-        )
-    ((criterion, value),) = given.items()
-    try:
-        condition = _condition(ring, account_id, criterion, value)
-    except InvalidInput as exc:
-        # The same rule as the field, named after the search parameter the caller sent.
-        raise InvalidInput(exc.message, code=exc.code, field=criterion) from None
-    statement = select(Person.id).where(Person.account_id == account_id, condition)
+    matching = _matching(ring, account_id, email, phone, cnic, name)
     rows = await session.scalars(
-        statement.order_by(Person.created_at.desc(), Person.id).limit(limit)
+        select(Person.id).where(matching).order_by(*_NEWEST_FIRST).limit(limit)
     )
     return list(rows)
+
+
+async def find_people(
+    session: AsyncSession,
+    ring: MasterKeyring,
+    *,
+    account_id: str,
+    email: str | None = None,
+    phone: str | None = None,
+    cnic: str | None = None,
+    name: str | None = None,
+    limit: int = SEARCH_LIMIT,
+) -> list[PersonData]:
+    """Like `search_people`, the matching people decrypted: one query for the people, one for
+    their keys. People whose key is gone (erased) are left out."""
+    matching = _matching(ring, account_id, email, phone, cnic, name)
+    rows = list(
+        await session.scalars(select(Person).where(matching).order_by(*_NEWEST_FIRST).limit(limit))
+    )
+    people = await read_people(session, ring, rows)
+    return [person for row in rows if (person := people[row.id]) is not None]
