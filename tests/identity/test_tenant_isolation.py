@@ -51,6 +51,7 @@ class Probe:
 
 
 USER = {"user_id": "user"}
+CORRECTION = {"full_name": "Corrected Name", "reason": "data_error"}
 
 PROBES: dict[tuple[str, str], Probe] = {
     ("GET", "/api/v1/users/{user_id}"): Probe(USER),
@@ -77,6 +78,9 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("POST", "/account/api-tokens/{token_id}/revoke"): Probe({"token_id": "api_token"}),
     ("GET", "/admin/reveal/{user_id}"): Probe(USER),
     ("POST", "/admin/reveal/{user_id}"): Probe(USER, form=REVEAL),
+    ("PATCH", "/api/v1/users/{user_id}/personal-data"): Probe(USER, json=CORRECTION),
+    ("GET", "/admin/users/{user_id}/personal-data"): Probe(USER),
+    ("POST", "/admin/users/{user_id}/personal-data"): Probe(USER, form=CORRECTION),
 }
 
 # These paths carry a secret link token, not an id: holding the link is the permission, and

@@ -29,6 +29,7 @@ SUBJECTS = {
     "contact_change_confirm": "Amanat: confirm your new email address",
     "contact_change_notice": "Amanat: a change of your contact details was requested",
     "contact_changed": "Amanat: your contact details were changed",
+    "personal_data_corrected": "Amanat: an administrator corrected your personal data",
 }
 
 

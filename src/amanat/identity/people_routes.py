@@ -1,4 +1,5 @@
-"""Admin doors to the people of one's own account: search (JSON and HTML) and a CSV download.
+"""Admin doors to the people of one's own account: search (JSON and HTML), a CSV download, and
+corrections of a user's personal data (JSON and HTML, `amanat.identity.corrections`).
 
 A searched value travels in a POST body, never in the URL (ASVS V14.2.1: no personal data in
 URLs, where access logs, proxies and browser history would keep it). Results and downloads are
@@ -12,22 +13,34 @@ from collections.abc import Iterable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from amanat.core.clock import utcnow
-from amanat.core.errors import InvalidInput
-from amanat.identity import directory
+from amanat.core.errors import AmanatError, InvalidInput
+from amanat.identity import corrections, directory
 from amanat.identity.api_tokens import ApiScope
-from amanat.identity.auth import Keyring, UserSupervisor, require_scope
+from amanat.identity.auth import Authenticated, Keyring, UserSupervisor, require_scope
+from amanat.identity.corrections import REASON_LABELS, CorrectionReason
 from amanat.identity.directory import MaskedUser
-from amanat.identity.schemas import UserOut
+from amanat.identity.schemas import Strict, UserOut
 from amanat.people.export import CSV_MEDIA_TYPE, csv_document
-from amanat.people.schemas import PersonSearchIn
-from amanat.people.validation import EMAIL_MAX, FULL_NAME_MAX
-from amanat.web.deps import DbSession
-from amanat.web.templating import render
+from amanat.people.reveal import FIELD_LABELS
+from amanat.people.schemas import CNIC_INPUT_MAX, POSTAL_CODE_MAX, AddressIn, PersonSearchIn
+from amanat.people.validation import (
+    ADDRESS_LINE_MAX,
+    CITY_MAX,
+    EMAIL_MAX,
+    FULL_NAME_MAX,
+    PHONE_INPUT_MAX,
+    REGION_MAX,
+)
+from amanat.web.deps import CurrentSettings, DbSession
+from amanat.web.templating import environment, render
 
 router = APIRouter(tags=["people"])
+# The correction form is also part of the user page, which does not pass it this list.
+environment.globals["correction_reasons"] = REASON_LABELS
 
 NO_STORE = {"Cache-Control": "no-store"}
 CSV_HEADER = (
@@ -154,3 +167,146 @@ async def search_submit(
     except InvalidInput as exc:
         return _search_page(request, {**context, "error": exc.message}, exc.status)
     return _search_page(request, {**context, "found": found, "searched": True})
+
+
+# --- Corrections of personal data by an admin ---
+
+
+class PersonalDataCorrectionIn(Strict):
+    """The fields given are corrected (null clears phone, CNIC or address); email is not here:
+    it changes only by the person's own confirmed request."""
+
+    full_name: str | None = Field(default=None, min_length=1, max_length=FULL_NAME_MAX)
+    phone: str | None = Field(default=None, max_length=PHONE_INPUT_MAX)
+    cnic: str | None = Field(
+        default=None, max_length=CNIC_INPUT_MAX, description="#####-#######-# or 13 digits."
+    )
+    address: AddressIn | None = None
+    reason: CorrectionReason | None = Field(default=None, description="Why, as a code.")
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True, exclude={"reason"})
+
+
+class PersonalDataCorrectionOut(BaseModel):
+    changed: list[str] = Field(description="The fields whose value changed (no values).")
+    user: UserOut
+
+
+@router.patch(
+    "/api/v1/users/{user_id}/personal-data",
+    response_model=PersonalDataCorrectionOut,
+    summary="Correct a user's full name, phone, CNIC or address (the person is told)",
+    dependencies=[require_scope(ApiScope.USERS_WRITE)],
+)
+async def correct_personal_data(
+    user_id: str,
+    body: PersonalDataCorrectionIn,
+    auth: UserSupervisor,
+    db: DbSession,
+    ring: Keyring,
+    settings: CurrentSettings,
+) -> PersonalDataCorrectionOut:
+    done = await corrections.correct_personal_data(
+        db, ring, settings, auth.actor, user_id, changes=body.changes(), reason=body.reason
+    )
+    masked = await directory.masked_user(db, ring, done.user)
+    return PersonalDataCorrectionOut(changed=list(done.changed), user=user_out(masked))
+
+
+async def _correction_page(
+    request: Request,
+    auth: Authenticated,
+    db: DbSession,
+    ring: Keyring,
+    user_id: str,
+    *,
+    error: str | None = None,
+    notice: str | None = None,
+    status: int = 200,
+) -> Response:
+    user = await corrections.correctable_user(db, auth.actor, user_id)
+    response = render(
+        request,
+        "identity/admin_personal_data.html",
+        {
+            "auth": auth,
+            "user": await directory.masked_user(db, ring, user),
+            "error": error,
+            "notice": notice,
+        },
+        status_code=status,
+    )
+    response.headers.update(NO_STORE)
+    return response
+
+
+@router.get("/admin/users/{user_id}/personal-data", include_in_schema=False)
+async def correction_form(
+    request: Request, user_id: str, auth: UserSupervisor, db: DbSession, ring: Keyring
+) -> Response:
+    return await _correction_page(request, auth, db, ring, user_id)
+
+
+def _given(value: str) -> str | None:
+    # The admin never sees the current values: a blank field keeps what is there.
+    return value if value.strip() else None
+
+
+@router.post("/admin/users/{user_id}/personal-data", include_in_schema=False)
+async def correction_submit(
+    request: Request,
+    user_id: str,
+    auth: UserSupervisor,
+    db: DbSession,
+    ring: Keyring,
+    settings: CurrentSettings,
+    full_name: Annotated[str, Form(max_length=FULL_NAME_MAX)] = "",
+    phone: Annotated[str, Form(max_length=PHONE_INPUT_MAX)] = "",
+    cnic: Annotated[str, Form(max_length=CNIC_INPUT_MAX)] = "",
+    line1: Annotated[str, Form(max_length=ADDRESS_LINE_MAX)] = "",
+    line2: Annotated[str, Form(max_length=ADDRESS_LINE_MAX)] = "",
+    city: Annotated[str, Form(max_length=CITY_MAX)] = "",
+    province: Annotated[str, Form(max_length=REGION_MAX)] = "",
+    postal_code: Annotated[str, Form(max_length=POSTAL_CODE_MAX)] = "",
+    country: Annotated[str, Form(max_length=2)] = "",
+    reason: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    # Outside the actor's reach, or without the right: the error page, never the form.
+    await corrections.correctable_user(db, auth.actor, user_id)
+    changes: dict[str, object] = {
+        name: value
+        for name, value in (("full_name", full_name), ("phone", phone), ("cnic", cnic))
+        if _given(value) is not None
+    }
+    address = {
+        "line1": line1,
+        "line2": line2,
+        "city": city,
+        "province": province,
+        "postal_code": postal_code,
+        "country": country,
+    }
+    if any(_given(value) for value in address.values()):
+        changes["address"] = {key: value for key, value in address.items() if _given(value)}
+    try:
+        done = await corrections.correct_personal_data(
+            db,
+            ring,
+            settings,
+            auth.actor,
+            user_id,
+            changes=changes,
+            reason=corrections.correction_reason(reason),
+        )
+    except AmanatError as exc:
+        if exc.status >= 500:
+            raise
+        return await _correction_page(
+            request, auth, db, ring, user_id, error=exc.message, status=exc.status
+        )
+    notice = "Nothing changed: the values given are the ones on record."
+    if done.changed:
+        labels = ", ".join(FIELD_LABELS[field] for field in done.changed)
+        notice = f"Corrected: {labels}. The person was told by email which fields changed."
+    return await _correction_page(request, auth, db, ring, user_id, notice=notice)
