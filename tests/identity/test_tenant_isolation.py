@@ -69,6 +69,18 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("PUT", "/api/v1/accounts/{account_id}/settings"): Probe(
         {"account_id": "account"}, json={"members_need_mfa": False}
     ),
+    ("POST", "/api/v1/accounts/{account_id}/suspend"): Probe(
+        {"account_id": "account"}, json={"reason": "abuse"}
+    ),
+    ("POST", "/api/v1/accounts/{account_id}/reactivate"): Probe(
+        {"account_id": "account"}, json={"reason": "issue_resolved"}
+    ),
+    ("POST", "/admin/accounts/{account_id}/suspend"): Probe(
+        {"account_id": "account"}, form={"reason": "abuse"}
+    ),
+    ("POST", "/admin/accounts/{account_id}/reactivate"): Probe(
+        {"account_id": "account"}, form={"reason": "issue_resolved"}
+    ),
     ("DELETE", "/api/v1/me/sessions/{session_id}"): Probe({"session_id": "session"}),
     ("DELETE", "/api/v1/me/api-tokens/{token_id}"): Probe({"token_id": "api_token"}),
     ("POST", "/api/v1/people/{user_id}/reveal"): Probe(USER, json=REVEAL),
@@ -180,6 +192,7 @@ async def _state_of(database: Database, account_id: str) -> dict[str, object]:
                 for u in users
             ],
             "members_need_mfa": account.members_need_mfa,
+            "account_status": account.status,
             "sessions": sorted(sessions.all()),
             "api_tokens": sorted(tuple(row) for row in tokens.all()),
             "throttles": sorted(tuple(row) for row in throttles.all()),

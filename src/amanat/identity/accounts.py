@@ -1,16 +1,33 @@
-"""Customer accounts (tenants) and the provider's own platform account."""
+"""Customer accounts (tenants) and the provider's own platform account.
+
+Platform admins suspend and reactivate customer accounts. A suspended account is out of use at
+once: every session of its users ends, their API tokens are revoked, and sign-in, invitation,
+reset, contact-confirmation and sign-up verification links of its users are refused while it
+stays suspended (`account_in_use`). Reactivation lets them sign in again; nothing ended comes
+back.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from enum import StrEnum
+from typing import TypeVar
+
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.audit.service import record_event
 from amanat.core.clock import utcnow
-from amanat.core.errors import InvalidInput, NotFound
+from amanat.core.errors import Conflict, InvalidInput, NotFound
 from amanat.core.ids import new_id
 from amanat.identity.actors import Actor
-from amanat.identity.models import CustomerAccount
+from amanat.identity.models import (
+    ACCOUNT_STATUSES_IN_USE,
+    ApiToken,
+    CustomerAccount,
+    OneTimeToken,
+    User,
+    UserSession,
+)
 from amanat.identity.roles import Permission
 
 PLATFORM_ACCOUNT_NAME = "Platform staff"
@@ -84,6 +101,7 @@ async def get_account_for(session: AsyncSession, actor: Actor, account_id: str) 
 
 
 async def list_customer_accounts(session: AsyncSession, actor: Actor) -> list[CustomerAccount]:
+    """Every customer account, oldest first, with its status (platform admins only)."""
     actor.require(Permission.MANAGE_CUSTOMER_ACCOUNTS)
     rows = await session.scalars(
         select(CustomerAccount)
@@ -110,6 +128,142 @@ async def set_members_need_mfa(
         target_type="account",
         target_id=account.id,
         details={"members_need_mfa": required},
+    )
+    await session.flush()
+    return account
+
+
+_Reason = TypeVar("_Reason", bound=StrEnum)
+
+
+class SuspensionReason(StrEnum):
+    """Why a platform admin suspends a customer account (kept in the audit record)."""
+
+    NON_PAYMENT = "non_payment"
+    ABUSE = "abuse"
+    SECURITY_INCIDENT = "security_incident"
+    CUSTOMER_REQUEST = "customer_request"
+    LEGAL_ORDER = "legal_order"
+    OTHER = "other"
+
+
+class ReactivationReason(StrEnum):
+    """Why a platform admin lifts a suspension (kept in the audit record)."""
+
+    ISSUE_RESOLVED = "issue_resolved"
+    PAYMENT_RECEIVED = "payment_received"
+    CUSTOMER_REQUEST = "customer_request"
+    SUSPENDED_IN_ERROR = "suspended_in_error"
+    OTHER = "other"
+
+
+def _reason(kind: type[_Reason], value: str) -> _Reason:
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(member.value for member in kind)
+        raise InvalidInput(
+            f"Give one of these reasons: {choices}.", code="invalid_reason", field="reason"
+        ) from None
+
+
+async def account_in_use(session: AsyncSession, account_id: str | None) -> bool:
+    """Whether the users of this account may sign in and use their links (not suspended).
+
+    Loads the whole row: later checks in the same request (MFA policy) find it in the session.
+    """
+    account = await session.scalar(
+        select(CustomerAccount).where(CustomerAccount.id == (account_id or ""))
+    )
+    return account is not None and account.status in ACCOUNT_STATUSES_IN_USE
+
+
+async def _customer_account_to_change(
+    session: AsyncSession, actor: Actor, account_id: str
+) -> CustomerAccount:
+    actor.require(Permission.MANAGE_CUSTOMER_ACCOUNTS)
+    # Locked, so two admins acting at once take turns.
+    row = await session.scalar(
+        select(CustomerAccount).where(CustomerAccount.id == account_id[:36]).with_for_update()
+    )
+    if row is None or row.kind != "customer":
+        # The platform account is not a customer account: staff are managed as users.
+        raise NotFound("No such customer account.", code="account_not_found")
+    return row
+
+
+async def suspend_customer_account(
+    session: AsyncSession, actor: Actor, account_id: str, *, reason: str
+) -> CustomerAccount:
+    """Suspend a customer account: its users' sessions end and API tokens are revoked at once."""
+    why = _reason(SuspensionReason, reason)
+    account = await _customer_account_to_change(session, actor, account_id)
+    if account.status == "suspended":
+        raise Conflict("This account is already suspended.", code="already_suspended")
+    previous = account.status
+    account.status = "suspended"
+    await session.flush()
+    ended = await session.execute(
+        delete(UserSession)
+        .where(UserSession.account_id == account.id)
+        .execution_options(synchronize_session=False)
+    )
+    revoked = await session.execute(
+        update(ApiToken)
+        .where(ApiToken.account_id == account.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await record_event(
+        session,
+        actor=actor.audit(),
+        action="account.suspend",
+        account_id=account.id,
+        target_type="account",
+        target_id=account.id,
+        details={
+            "reason": why.value,
+            "previous_status": previous,
+            "sessions_ended": int(getattr(ended, "rowcount", 0) or 0),
+            "api_tokens_revoked": int(getattr(revoked, "rowcount", 0) or 0),
+        },
+    )
+    await session.flush()
+    return account
+
+
+async def _status_after_suspension(session: AsyncSession, account: CustomerAccount) -> str:
+    # A sign-up whose owner has not confirmed the address yet goes back to waiting for it.
+    unconfirmed_owner = await session.scalar(
+        select(OneTimeToken.id)
+        .join(User, User.id == OneTimeToken.user_id)
+        .where(
+            OneTimeToken.account_id == account.id,
+            OneTimeToken.purpose == "email_verification",
+            User.status == "invited",
+        )
+        .limit(1)
+    )
+    return "pending_verification" if unconfirmed_owner is not None else "active"
+
+
+async def reactivate_customer_account(
+    session: AsyncSession, actor: Actor, account_id: str, *, reason: str
+) -> CustomerAccount:
+    """Lift a suspension: its users may sign in again (ended sessions and tokens stay ended)."""
+    why = _reason(ReactivationReason, reason)
+    account = await _customer_account_to_change(session, actor, account_id)
+    if account.status != "suspended":
+        raise Conflict("Only a suspended account can be reactivated.", code="not_suspended")
+    account.status = await _status_after_suspension(session, account)
+    await record_event(
+        session,
+        actor=actor.audit(),
+        action="account.reactivate",
+        account_id=account.id,
+        target_type="account",
+        target_id=account.id,
+        details={"reason": why.value, "status": account.status},
     )
     await session.flush()
     return account

@@ -25,10 +25,13 @@ from amanat.identity.auth import (
 )
 from amanat.identity.models import CustomerAccount, User
 from amanat.identity.password_policy import PasswordContext, estimate_strength
+from amanat.identity.roles import Role
 from amanat.identity.schemas import (
     AccountCreateIn,
     AccountOut,
+    AccountReactivateIn,
     AccountSettingsIn,
+    AccountSuspendIn,
     CountOut,
     InviteAcceptIn,
     MeOut,
@@ -318,8 +321,11 @@ async def list_users(
     ring: Keyring,
     status: Annotated[str | None, Query(pattern="^(invited|active|suspended)$")] = None,
     username: Annotated[str | None, Query(max_length=64)] = None,
+    role: Annotated[Role | None, Query()] = None,
 ) -> list[UserOut]:
-    rows = await users.list_users(db, ring, auth.actor, status=status, username_prefix=username)
+    rows = await users.list_users(
+        db, ring, auth.actor, status=status, username_prefix=username, role=role
+    )
     return [
         UserOut(
             id=s.id,
@@ -492,6 +498,34 @@ async def list_accounts(auth: PlatformAdmin, db: DbSession) -> list[AccountOut]:
 )
 async def create_account(body: AccountCreateIn, auth: PlatformAdmin, db: DbSession) -> AccountOut:
     return _account_out(await accounts.create_customer_account(db, auth.actor, name=body.name))
+
+
+@router.post(
+    "/accounts/{account_id}/suspend",
+    response_model=AccountOut,
+    summary="Suspend a customer account: its users' sessions end, their API tokens are revoked",
+)
+async def suspend_account(
+    account_id: str, body: AccountSuspendIn, auth: PlatformAdmin, db: DbSession
+) -> AccountOut:
+    row = await accounts.suspend_customer_account(
+        db, auth.actor, account_id, reason=body.reason.value
+    )
+    return _account_out(row)
+
+
+@router.post(
+    "/accounts/{account_id}/reactivate",
+    response_model=AccountOut,
+    summary="Reactivate a suspended customer account: its users may sign in again",
+)
+async def reactivate_account(
+    account_id: str, body: AccountReactivateIn, auth: PlatformAdmin, db: DbSession
+) -> AccountOut:
+    row = await accounts.reactivate_customer_account(
+        db, auth.actor, account_id, reason=body.reason.value
+    )
+    return _account_out(row)
 
 
 @router.put(

@@ -25,7 +25,7 @@ from amanat.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from amanat.core.ids import new_id
 from amanat.core.logging import get_logger
 from amanat.identity.actors import Actor
-from amanat.identity.models import ApiToken, User
+from amanat.identity.models import ACCOUNT_STATUSES_IN_USE, ApiToken, CustomerAccount, User
 from amanat.identity.roles import Permission, Role, allows
 from amanat.identity.tokens import new_secret_token, token_digest
 
@@ -308,13 +308,23 @@ async def resolve_api_token(session: AsyncSession, plaintext: str) -> tuple[ApiT
         return None
     now = utcnow()
     reason: str | None = None
-    user = await session.get(User, row.user_id)
+    owner = (
+        await session.execute(
+            select(User, CustomerAccount.status)
+            .join(CustomerAccount, CustomerAccount.id == User.account_id)
+            .where(User.id == row.user_id)
+        )
+    ).first()
+    user, account_status = (owner[0], owner[1]) if owner is not None else (None, None)
     if row.revoked_at is not None:
         reason = "revoked"
     elif row.expires_at <= now:
         reason = "expired"
     elif user is None or user.status != "active" or user.account_id != row.account_id:
         reason = "owner_inactive"
+    elif account_status not in ACCOUNT_STATUSES_IN_USE:
+        # Suspension revokes the account's tokens; this also refuses one a race let through.
+        reason = "account_suspended"
     if reason is not None or user is None:
         _log.info("api_token_refused", reason=reason, token_prefix=row.prefix, token_id=row.id)
         return None

@@ -41,6 +41,11 @@ class CustomerAccount(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+# The account statuses under which its users may sign in, use sessions, API tokens and links;
+# anything else (a suspended account, a status added later) is refused: deny by default.
+ACCOUNT_STATUSES_IN_USE = frozenset({"active", "pending_verification"})
+
+
 class User(Base):
     __tablename__ = "app_user"
     __table_args__ = (Index("ix_app_user_account_status", "account_id", "status"),)

@@ -339,9 +339,16 @@ def _assignable_roles(auth: UserSupervisor) -> list[str]:
     return [role.value for role in Role if role in ACCOUNT_ROLES and role == Role.MEMBER]
 
 
+def _listed_roles(auth: UserSupervisor) -> list[str]:
+    """The roles a user of the actor's own account can hold: the choices of the role filter."""
+    kind = PLATFORM_ROLES if auth.actor.is_platform_staff else ACCOUNT_ROLES
+    return [role.value for role in Role if role in kind]
+
+
 class UserFilters(Strict):
     status: str | None = None
     username: str | None = None
+    role: str | None = None
 
 
 @router.get("/admin/users")
@@ -352,10 +359,17 @@ async def users_page(
     ring: Keyring,
     status: str = "",
     username: str = "",
+    role: str = "",
 ) -> Response:
     status_filter = status if status in ("invited", "active", "suspended") else None
+    role_filter = Role(role) if role in _listed_roles(auth) else None
     rows = await users.list_users(
-        db, ring, auth.actor, status=status_filter, username_prefix=username[:64] or None
+        db,
+        ring,
+        auth.actor,
+        status=status_filter,
+        username_prefix=username[:64] or None,
+        role=role_filter,
     )
     return _page(
         request,
@@ -364,7 +378,12 @@ async def users_page(
             "auth": auth,
             "users": rows,
             "roles": _assignable_roles(auth),
-            "filters": UserFilters(status=status_filter, username=username[:64] or None),
+            "listed_roles": _listed_roles(auth),
+            "filters": UserFilters(
+                status=status_filter,
+                username=username[:64] or None,
+                role=role_filter.value if role_filter else None,
+            ),
         },
     )
 
@@ -405,6 +424,7 @@ async def invite_submit_page(
                 "auth": auth,
                 "users": rows,
                 "roles": _assignable_roles(auth),
+                "listed_roles": _listed_roles(auth),
                 "filters": UserFilters(),
                 "error": exc.message,
             },
@@ -502,10 +522,40 @@ async def user_action(
     return RedirectResponse(f"/admin/users/{user_id}", status_code=303)
 
 
+def _accounts_context(auth: PlatformAdmin) -> dict[str, Any]:
+    return {
+        "auth": auth,
+        "suspension_reasons": [reason.value for reason in accounts.SuspensionReason],
+        "reactivation_reasons": [reason.value for reason in accounts.ReactivationReason],
+    }
+
+
 @router.get("/admin/accounts")
 async def accounts_page(request: Request, auth: PlatformAdmin, db: DbSession) -> Response:
     rows = await accounts.list_customer_accounts(db, auth.actor)
-    return _page(request, "admin_accounts.html", {"auth": auth, "accounts": rows})
+    return _page(request, "admin_accounts.html", {**_accounts_context(auth), "accounts": rows})
+
+
+@router.post("/admin/accounts/{account_id}/suspend")
+async def suspend_account_page(
+    account_id: str,
+    auth: PlatformAdmin,
+    db: DbSession,
+    reason: Annotated[str, Form(max_length=32)],
+) -> Response:
+    await accounts.suspend_customer_account(db, auth.actor, account_id, reason=reason)
+    return RedirectResponse("/admin/accounts", status_code=303)
+
+
+@router.post("/admin/accounts/{account_id}/reactivate")
+async def reactivate_account_page(
+    account_id: str,
+    auth: PlatformAdmin,
+    db: DbSession,
+    reason: Annotated[str, Form(max_length=32)],
+) -> Response:
+    await accounts.reactivate_customer_account(db, auth.actor, account_id, reason=reason)
+    return RedirectResponse("/admin/accounts", status_code=303)
 
 
 @router.post("/admin/accounts")
@@ -542,7 +592,7 @@ async def open_account_page(
         return _page(
             request,
             "admin_accounts.html",
-            {"auth": auth, "accounts": rows, "error": exc.message},
+            {**_accounts_context(auth), "accounts": rows, "error": exc.message},
             exc.status,
         )
     return RedirectResponse("/admin/accounts", status_code=303)

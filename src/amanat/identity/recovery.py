@@ -22,6 +22,7 @@ from amanat.core.errors import InvalidInput, TooManyRequests
 from amanat.core.logging import get_logger
 from amanat.core.settings import Settings
 from amanat.identity import throttle
+from amanat.identity.accounts import account_in_use
 from amanat.identity.credentials import set_new_password
 from amanat.identity.mail import send_identity_mail
 from amanat.identity.models import ApiToken, OneTimeToken, SigninThrottle, User
@@ -121,7 +122,8 @@ async def request_password_reset(
             OneTimeToken.created_at > utcnow() - ALLOWANCE_WINDOW,
         )
     )
-    if user is None or user.status != "active" or user.person_id is None:
+    in_use = await account_in_use(session, user.account_id if user is not None else None)
+    if user is None or user.status != "active" or user.person_id is None or not in_use:
         return
     if (recent or 0) >= RESET_MAILS_PER_USER:
         log.info("password_reset_mail_capped", user_id=user.id)
@@ -153,7 +155,11 @@ async def reset_details(session: AsyncSession, token: str) -> User:
     """The user a live reset link belongs to (to show the new-password form)."""
     row = await peek_one_time_token(session, purpose=PURPOSE, token=token)
     user = await session.get(User, row.user_id)
-    if user is None or user.status != "active":
+    if (
+        user is None
+        or user.status != "active"
+        or not await account_in_use(session, user.account_id)
+    ):
         raise InvalidInput(
             "This link is not valid any more. Ask for a new one.", code="link_invalid"
         )

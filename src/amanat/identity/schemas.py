@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from amanat.identity.accounts import ReactivationReason, SuspensionReason
 from amanat.identity.roles import Role
 from amanat.people.schemas import CNIC_INPUT_MAX, AddressIn
 from amanat.people.validation import PHONE_INPUT_MAX
@@ -128,6 +129,14 @@ class AccountOut(BaseModel):
     status: str
     members_need_mfa: bool
     created_at: datetime
+
+
+class AccountSuspendIn(Strict):
+    reason: SuspensionReason
+
+
+class AccountReactivateIn(Strict):
+    reason: ReactivationReason
 
 
 class RoleChangeIn(Strict):

@@ -28,6 +28,7 @@ from amanat.comms.sms import TextMessageSender, text_sender_from_settings
 from amanat.core.crypto import MasterKeyring
 from amanat.core.errors import InvalidInput, NotFound
 from amanat.core.settings import Settings
+from amanat.identity.accounts import account_in_use
 from amanat.identity.mail import send_identity_mail
 from amanat.identity.models import User
 from amanat.identity.reauthentication import check_current_password
@@ -390,7 +391,11 @@ async def user_for_change_link(session: AsyncSession, token: str) -> User:
     for mail scanners that follow links)."""
     person_id = await person_for_token(session, token)
     user = await session.scalar(select(User).where(User.person_id == person_id))
-    if user is None or user.status not in ("active", "invited"):
+    if (
+        user is None
+        or user.status not in ("active", "invited")
+        or not await account_in_use(session, user.account_id)
+    ):
         raise InvalidInput(
             "This confirmation is not valid any more. Ask for the change again.",
             code="confirmation_invalid",

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from amanat.core.clock import utcnow
 from amanat.core.ids import new_id
 from amanat.core.settings import Settings
-from amanat.identity.models import User, UserSession
+from amanat.identity.models import ACCOUNT_STATUSES_IN_USE, CustomerAccount, User, UserSession
 from amanat.identity.tokens import new_secret_token, token_digest
 
 # Writing last_seen_at on every request would turn each read into a write; a minute of
@@ -59,15 +59,25 @@ def session_expired(row: UserSession, settings: Settings, now: datetime) -> bool
 async def resolve_session(
     session: AsyncSession, settings: Settings, token: str
 ) -> tuple[UserSession, User] | None:
-    """The live session and its user for a cookie token, or None (expired ones are deleted)."""
-    row = await session.scalar(
-        select(UserSession).where(UserSession.token_hash == token_digest(token))
-    )
-    if row is None:
+    """The live session and its user for a cookie token, or None (expired ones are deleted, and
+    so are those of a user or customer account no longer in use)."""
+    found = (
+        await session.execute(
+            select(UserSession, User, CustomerAccount.status)
+            .join(User, User.id == UserSession.user_id)
+            .join(CustomerAccount, CustomerAccount.id == User.account_id)
+            .where(UserSession.token_hash == token_digest(token))
+        )
+    ).first()
+    if found is None:
         return None
+    row, user, account_status = found
     now = utcnow()
-    user = await session.get(User, row.user_id)
-    if user is None or user.status != "active" or session_expired(row, settings, now):
+    if (
+        user.status != "active"
+        or account_status not in ACCOUNT_STATUSES_IN_USE
+        or session_expired(row, settings, now)
+    ):
         await session.delete(row)
         await session.flush()
         return None

@@ -22,6 +22,7 @@ from amanat.core.ids import new_id
 from amanat.core.logging import get_logger
 from amanat.core.settings import Settings
 from amanat.identity import mfa, throttle
+from amanat.identity.accounts import account_in_use
 from amanat.identity.credentials import password_matches, set_new_password
 from amanat.identity.hashing import hash_password
 from amanat.identity.models import CustomerAccount, RecoveryCode, User, UserSession
@@ -96,9 +97,12 @@ async def sign_in(
         )
     user = await _find_user(session, ring, login) if len(password) <= 1024 else None
     matched, needs_rehash = password_matches(user, password[:1024])
+    # Asked for unknown users too (of no account), so every path does the same work.
+    in_use = await account_in_use(session, user.account_id if user is not None else None)
     may_sign_in = (
         user is not None
         and user.status == "active"
+        and in_use
         and user.failed_signins < MAX_CONSECUTIVE_FAILURES
     )
     if not (matched and may_sign_in) or user is None:
@@ -252,7 +256,11 @@ async def _second_factor_matches(
 async def invite_details(session: AsyncSession, token: str) -> User:
     row = await peek_one_time_token(session, purpose="invite", token=token)
     user = await session.get(User, row.user_id)
-    if user is None or user.status != "invited":
+    if (
+        user is None
+        or user.status != "invited"
+        or not await account_in_use(session, user.account_id)
+    ):
         raise InvalidInput("This link is not valid any more.", code="link_invalid")
     return user
 

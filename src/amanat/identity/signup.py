@@ -22,6 +22,7 @@ from amanat.core.crypto import MasterKeyring
 from amanat.core.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from amanat.core.ids import new_id
 from amanat.core.settings import Settings
+from amanat.identity.accounts import account_in_use
 from amanat.identity.credentials import set_new_password
 from amanat.identity.hashing import hash_password
 from amanat.identity.mail import send_identity_mail
@@ -243,7 +244,12 @@ async def verification_details(session: AsyncSession, token: str) -> User:
     """The not yet confirmed owner a live verification link belongs to."""
     row = await peek_one_time_token(session, purpose=PURPOSE, token=token)
     user = await session.get(User, row.user_id)
-    if user is None or user.status != "invited":
+    # A suspended sign-up is not confirmed into use: the link waits for a reactivation.
+    if (
+        user is None
+        or user.status != "invited"
+        or not await account_in_use(session, user.account_id)
+    ):
         raise InvalidInput("This link is not valid any more.", code="link_invalid")
     return user
 

@@ -279,14 +279,18 @@ async def list_users(
     *,
     status: str | None = None,
     username_prefix: str | None = None,
+    role: Role | None = None,
     limit: int = 200,
 ) -> list[UserSummary]:
-    """The actor's own account's users, masked, newest first."""
+    """The actor's own account's users, masked, newest first; filtered by status, role and
+    the beginning of the username when given."""
     if not (actor.can(Permission.SUPERVISE_USERS) or actor.can(Permission.MANAGE_STAFF)):
         raise Forbidden("You are not allowed to list users.", code="forbidden")
     statement = select(User).where(User.account_id == actor.account_id, User.status != "erased")
     if status:
         statement = statement.where(User.status == status)
+    if role is not None:
+        statement = statement.where(User.role == role)
     if username_prefix:
         prefix = username_prefix.strip().lower().replace("%", "").replace("_", "\\_")
         statement = statement.where(User.username.like(f"{prefix}%", escape="\\"))
