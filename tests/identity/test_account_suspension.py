@@ -5,6 +5,7 @@ audited with a reason (ASVS V7.4.2, V8.2.1)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -14,6 +15,8 @@ import pytest
 from sqlalchemy import func, select
 
 from amanat.audit.models import AuditRecord
+from amanat.comms.models import OutboxMessage
+from amanat.comms.outbox import decrypt_message
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.errors import Forbidden, InvalidInput
@@ -492,3 +495,31 @@ async def test_an_account_admin_cannot_use_the_accounts_page_buttons(
     )
     assert response.status_code == 403
     assert await _account_status(database, admin_a.account_id) == "active"
+
+
+async def test_a_contact_confirmation_link_does_not_work_while_suspended(
+    client: httpx.AsyncClient,
+    database: Database,
+    test_keyring: MasterKeyring,
+    member_a: Person,
+) -> None:
+    await sign_in(client, member_a, database)
+    asked = await client.put(
+        "/api/v1/me/profile",
+        json={"email": "bilal.new@example.org", "current_password": member_a.password},
+    )
+    assert asked.status_code == 200, asked.text
+    async with database.sessionmaker() as session:
+        rows = await session.scalars(
+            select(OutboxMessage).order_by(OutboxMessage.created_at.desc())
+        )
+        bodies = [decrypt_message(test_keyring, row).body for row in rows]
+    found = next(
+        match for body in bodies if (match := re.search(r"/confirm-contact/([A-Za-z0-9_-]+)", body))
+    )
+    link = f"/confirm-contact/{found.group(1)}"
+    await _suspend(database, member_a.account_id)
+    client.cookies.clear()
+    assert (await client.get(link)).status_code == 422
+    await _reactivate(database, member_a.account_id)
+    assert (await client.get(link)).status_code == 200
