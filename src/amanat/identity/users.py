@@ -32,6 +32,7 @@ from amanat.people.service import (
     PersonEntry,
     create_people,
     erase_person,
+    read_people_by_id,
     read_person,
 )
 
@@ -295,13 +296,19 @@ async def list_users(
         prefix = username_prefix.strip().lower().replace("%", "").replace("_", "\\_")
         statement = statement.where(User.username.like(f"{prefix}%", escape="\\"))
     rows = (await session.scalars(statement.order_by(User.created_at.desc()).limit(limit))).all()
-    return [await summarize(session, ring, row) for row in rows]
+    people = await read_people_by_id(
+        session, ring, [row.person_id for row in rows if row.person_id is not None]
+    )
+    return [_summary(row, people.get(row.person_id) if row.person_id else None) for row in rows]
 
 
 async def summarize(session: AsyncSession, ring: MasterKeyring, user: User) -> UserSummary:
-    masked = {"full_name": "", "email": ""}
-    if user.person_id is not None:
-        masked = (await read_person(session, ring, user.person_id)).masked()
+    person = await read_person(session, ring, user.person_id) if user.person_id else None
+    return _summary(user, person)
+
+
+def _summary(user: User, person: PersonData | None) -> UserSummary:
+    masked = person.masked() if person is not None else {"full_name": "", "email": ""}
     return UserSummary(
         id=user.id,
         account_id=user.account_id,
