@@ -3,6 +3,7 @@ enforced, a busy timeout, and a page cache large enough for random blind-index p
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from sqlalchemy import text
@@ -34,3 +35,30 @@ async def test_every_sqlite_connection_gets_the_project_pragmas(tmp_path: Path) 
     }
     # SQLite may cap mmap below what was asked (a compile-time maximum), never turn it off.
     assert 0 < mmap <= SQLITE_MMAP_BYTES
+
+
+async def test_a_session_that_reads_then_writes_waits_for_another_writer(tmp_path: Path) -> None:
+    """Two sign-ins at once: each reads, then writes. The second waits for the first instead
+    of failing with "database is locked" (its transaction takes the write lock up front)."""
+    database = create_database(f"sqlite+aiosqlite:///{tmp_path / 'amanat.db'}")
+    try:
+        async with database.engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE counter (n INTEGER NOT NULL)"))
+            await connection.execute(text("INSERT INTO counter VALUES (0)"))
+
+        async def read_then_write(pause: float) -> None:
+            async with database.sessionmaker() as session:
+                seen = (await session.execute(text("SELECT n FROM counter"))).scalar_one()
+                await asyncio.sleep(pause)
+                await session.execute(text("UPDATE counter SET n = :n"), {"n": seen + 1})
+                await session.commit()
+
+        first = asyncio.create_task(read_then_write(0.3))
+        await asyncio.sleep(0.05)
+        await asyncio.gather(first, read_then_write(0.0))
+        async with database.engine.connect() as connection:
+            final = (await connection.execute(text("SELECT n FROM counter"))).scalar_one()
+    finally:
+        await database.dispose()
+    # Serialized, not lost: the second read saw the first one's write.
+    assert final == 2

@@ -35,6 +35,7 @@ NAMING_CONVENTION = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+WRITE_INTENT_OPTION = "amanat_write_intent"
 SQLITE_CACHE_KIB = 65536  # page cache per connection (negative cache_size means KiB)
 SQLITE_MMAP_BYTES = 1 << 30  # reads through the OS page cache, no copy per page
 
@@ -127,7 +128,13 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # A session's transaction may read and then write. Deferred, it would fail at once with
+        # "database is locked" whenever another connection wrote meanwhile (WAL cannot move a
+        # reader's snapshot forward), which concurrent sign-ins hit all the time; IMMEDIATE
+        # takes the write lock first, waiting up to the busy timeout. Plain connections (health
+        # checks, migrations) stay deferred and never wait behind a writer to read.
+        immediate = conn.get_execution_options().get(WRITE_INTENT_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def create_engine_for(url: str, *, echo: bool = False, **engine_options: Any) -> AsyncEngine:
@@ -167,12 +174,24 @@ def sessionmaker_for(
     keystore: AsyncEngine | AsyncConnection | None = None,
     **options: Any,
 ) -> async_sessionmaker[AsyncSession]:
-    """Sessions on `bind`, with the key store's tables on `keystore` when given."""
+    """Sessions on `bind`, with the key store's tables on `keystore` when given.
+
+    On SQLite, sessions over engines begin their transactions IMMEDIATE (see `_configure_sqlite`).
+    """
     if keystore is not None:
         binds = dict(options.pop("binds", None) or {})
-        binds.setdefault(KeystoreBase, keystore)
+        binds.setdefault(KeystoreBase, _with_write_intent(keystore))
         options["binds"] = binds
-    return async_sessionmaker(bind=bind, expire_on_commit=False, autoflush=False, **options)
+    return async_sessionmaker(
+        bind=_with_write_intent(bind), expire_on_commit=False, autoflush=False, **options
+    )
+
+
+def _with_write_intent(bind: AsyncEngine | AsyncConnection) -> AsyncEngine | AsyncConnection:
+    # A connection handed in (tests' outer transaction) has begun already; only engines vary.
+    if isinstance(bind, AsyncEngine):
+        return bind.execution_options(**{WRITE_INTENT_OPTION: True})
+    return bind
 
 
 @asynccontextmanager
