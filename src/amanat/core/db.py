@@ -194,6 +194,15 @@ def _with_write_intent(bind: AsyncEngine | AsyncConnection) -> AsyncEngine | Asy
     return bind
 
 
+async def end_read_before_slow_work(session: AsyncSession) -> None:
+    """End a transaction that has only read, so slow work next (a password hash) holds no lock:
+    on SQLite a session's transaction holds the database's one write lock. The next statement
+    begins a new transaction; loaded objects stay loaded."""
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("only a transaction that has written nothing may end early")
+    await session.commit()
+
+
 @asynccontextmanager
 async def unit_of_work(database: Database) -> AsyncIterator[AsyncSession]:
     """A session that commits on success and rolls back on error (for CLI and jobs)."""

@@ -6,6 +6,7 @@ users who may not sign in (ASVS V6.3.8): nothing tells an attacker which it was.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
@@ -17,6 +18,7 @@ from amanat.activity.service import RequestContext, record_security_event, recor
 from amanat.audit.service import AuditActor, record_event
 from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
+from amanat.core.db import end_read_before_slow_work
 from amanat.core.errors import InvalidInput, TooManyRequests, Unauthenticated
 from amanat.core.ids import new_id
 from amanat.core.logging import get_logger
@@ -96,7 +98,9 @@ async def sign_in(
             retry_after=wait.retry_after_seconds,
         )
     user = await _find_user(session, ring, login) if len(password) <= 1024 else None
-    matched, needs_rehash = password_matches(user, password[:1024])
+    # The hash takes tens of milliseconds: hold no lock meanwhile, and let other requests run.
+    await end_read_before_slow_work(session)
+    matched, needs_rehash = await asyncio.to_thread(password_matches, user, password[:1024])
     # Asked for unknown users too (of no account), so every path does the same work.
     in_use = await account_in_use(session, user.account_id if user is not None else None)
     may_sign_in = (
