@@ -29,9 +29,7 @@ claimed only while pending and due, and leaves that state when its outcome is re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
-import os
 import secrets
 import ssl
 from dataclasses import dataclass
@@ -54,6 +52,7 @@ from amanat.core.clock import utcnow
 from amanat.core.crypto import DecryptionError, MasterKeyring
 from amanat.core.db import Database, unit_of_work
 from amanat.core.errors import ConfigurationError
+from amanat.core.files import write_private_file
 from amanat.core.logging import get_logger
 from amanat.core.settings import Settings
 
@@ -139,42 +138,7 @@ class EmlDirectoryTransport:
         await asyncio.to_thread(self._write, data)
 
     def _write(self, data: bytes) -> Path:
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        name = f"{utcnow():%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(8)}.eml"
-        final = self.directory / name
-        # A dot-name without the .eml suffix: anything collecting *.eml never sees a half file.
-        temp = self.directory / f".{name}.tmp"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        try:
-            fd = os.open(temp, flags, 0o600)
-            try:
-                os.fchmod(fd, 0o600)  # the umask could only narrow it; be exact anyway
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(temp, final)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
-        _fsync_directory(self.directory)
-        return final
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        return write_private_file(self.directory, ".eml", data)
 
 
 _Security = Literal["plain", "starttls", "tls"]

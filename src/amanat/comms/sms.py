@@ -15,14 +15,12 @@ afterwards leaves a message whose code confirms nothing, which is harmless.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from amanat.core.clock import utcnow
+from amanat.core.files import write_private_file
 from amanat.core.settings import Settings
 
 __all__ = [
@@ -85,28 +83,7 @@ class TextFileSink:
         await asyncio.to_thread(self._write, text.encode("utf-8"))
 
     def _write(self, data: bytes) -> Path:
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        name = f"{utcnow():%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(8)}.txt"
-        final = self.directory / name
-        # A dot-name without the .txt suffix: anything collecting *.txt never sees a half file.
-        temp = self.directory / f".{name}.tmp"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        try:
-            fd = os.open(temp, flags, 0o600)
-            try:
-                os.fchmod(fd, 0o600)  # the umask could only narrow it; be exact anyway
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(temp, final)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
-        return final
+        return write_private_file(self.directory, ".txt", data)
 
 
 def text_sender_from_settings(settings: Settings) -> TextMessageSender:

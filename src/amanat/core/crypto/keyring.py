@@ -25,6 +25,8 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from amanat.core.files import fsync_directory
+
 MASTER_KEY_SIZE = 32
 KEY_FILE_FORMAT = 1
 
@@ -263,20 +265,6 @@ def _parse_key_file(raw: bytes, path: Path) -> MasterKeyring:
     return MasterKeyring(versions=versions, current_version=current)
 
 
-def _fsync_dir(directory: Path) -> None:
-    # Without this a crash right after os.replace/os.link may lose the new directory entry.
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _write_private_file(path: Path, data: bytes) -> None:
     """Create ``path`` (must not exist) with mode 0600 and durable contents."""
     fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
@@ -309,7 +297,7 @@ def save_key_file(path: Path, ring: MasterKeyring) -> None:
         raise KeyringError(
             "key_file_unwritable", f"cannot write key file {path}: {exc.strerror}"
         ) from None
-    _fsync_dir(path.parent)
+    fsync_directory(path.parent)
 
 
 def _create_key_file(path: Path, ring: MasterKeyring) -> bool:
@@ -342,7 +330,7 @@ def _create_key_file(path: Path, ring: MasterKeyring) -> bool:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(temp)
-    _fsync_dir(path.parent)
+    fsync_directory(path.parent)
     return True
 
 
