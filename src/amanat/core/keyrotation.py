@@ -27,6 +27,7 @@ from typing import cast
 from sqlalchemy import ColumnElement, Table, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from amanat.core.batches import BatchOutcome, run_in_batches
 from amanat.core.crypto import (
     DecryptionError,
     KeyringError,
@@ -207,20 +208,14 @@ async def rewrap_data_keys(
     """Rewrap every data key not under the current version, one transaction per batch."""
     async with database.sessionmaker() as session:
         total = await data_keys_to_rewrap(session, ring)
-    done = rewrapped = unreadable = 0
-    after = ""
-    while True:
-        async with unit_of_work(database) as session:
-            batch = await rewrap_batch(session, ring, after=after, limit=batch_size)
-        if batch.last_person_id is None:
-            break
-        after = batch.last_person_id
-        rewrapped += batch.rewrapped
-        unreadable += batch.unreadable
-        done += batch.rewrapped + batch.unreadable
-        if progress is not None:
-            progress(done, max(total, done))
-    return RewrapReport(rewrapped=rewrapped, unreadable=unreadable)
+
+    async def step(session: AsyncSession, after: str) -> BatchOutcome:
+        batch = await rewrap_batch(session, ring, after=after, limit=batch_size)
+        looked_at = batch.rewrapped + batch.unreadable
+        return BatchOutcome(batch.rewrapped, batch.unreadable, looked_at, batch.last_person_id)
+
+    done = await run_in_batches(database, step, total=total, progress=progress)
+    return RewrapReport(rewrapped=done.changed, unreadable=done.unreadable)
 
 
 async def retire_old_versions(

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from amanat.core.batches import BatchOutcome, run_in_batches
 from amanat.core.crypto import DecryptionError, KeyringError, MasterKeyring
-from amanat.core.db import Database, unit_of_work
+from amanat.core.db import Database
 from amanat.identity.models import User
 from amanat.identity.secrets_at_rest import open_secret, seal_secret
 
@@ -109,17 +110,10 @@ async def reseal_mfa_secrets(
         total = await session.scalar(
             select(func.count(User.id)).where(User.totp_secret.is_not(None))
         )
-    done = resealed = unreadable = 0
-    after = ""
-    while True:
-        async with unit_of_work(database) as session:
-            batch = await reseal_mfa_secrets_batch(session, ring, after=after, limit=batch_size)
-        if batch.last_user_id is None:
-            break
-        after = batch.last_user_id
-        resealed += batch.resealed
-        unreadable += batch.unreadable
-        done += batch.looked_at
-        if progress is not None:
-            progress(done, max(int(total or 0), done))
-    return ResealReport(resealed=resealed, unreadable=unreadable)
+
+    async def step(session: AsyncSession, after: str) -> BatchOutcome:
+        batch = await reseal_mfa_secrets_batch(session, ring, after=after, limit=batch_size)
+        return BatchOutcome(batch.resealed, batch.unreadable, batch.looked_at, batch.last_user_id)
+
+    done = await run_in_batches(database, step, total=int(total or 0), progress=progress)
+    return ResealReport(resealed=done.changed, unreadable=done.unreadable)

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from amanat.core.batches import BatchOutcome, run_in_batches
 from amanat.core.crypto import MasterKeyring
-from amanat.core.db import Database, unit_of_work
+from amanat.core.db import Database
 from amanat.people.models import Person, PersonKey
 from amanat.people.service import read_people, reindex_loaded_people
 
@@ -110,17 +111,11 @@ async def reindex_people(
     """Reindex everyone not indexed under the current version, one transaction per batch."""
     async with database.sessionmaker() as session:
         total = await count_people_to_reindex(session, ring)
-    done = reindexed = unreadable = 0
-    after = ""
-    while True:
-        async with unit_of_work(database) as session:
-            batch = await reindex_batch(session, ring, after=after, limit=batch_size)
-        if batch.last_person_id is None:
-            break
-        after = batch.last_person_id
-        reindexed += batch.reindexed
-        unreadable += batch.unreadable
-        done += batch.reindexed + batch.unreadable
-        if progress is not None:
-            progress(done, max(total, done))
-    return ReindexReport(reindexed=reindexed, unreadable=unreadable)
+
+    async def step(session: AsyncSession, after: str) -> BatchOutcome:
+        batch = await reindex_batch(session, ring, after=after, limit=batch_size)
+        looked_at = batch.reindexed + batch.unreadable
+        return BatchOutcome(batch.reindexed, batch.unreadable, looked_at, batch.last_person_id)
+
+    done = await run_in_batches(database, step, total=total, progress=progress)
+    return ReindexReport(reindexed=done.changed, unreadable=done.unreadable)
