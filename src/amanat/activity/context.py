@@ -54,7 +54,7 @@ def capture_enabled(request: Request) -> bool:
 
 
 def request_context(request: Request) -> RequestContext:
-    """The request's context, built once per request (a FastAPI dependency)."""
+    """The request's context, built once per request (also as the `RequestCtx` dependency)."""
     state = request.scope.setdefault("state", {})
     cached = state.get(_STATE_KEY)
     if isinstance(cached, RequestContext):
@@ -92,4 +92,10 @@ def set_device_cookie(response: Response, context: RequestContext) -> None:
     )
 
 
-RequestCtx = Annotated[RequestContext, Depends(request_context)]
+async def _request_context_dependency(request: Request) -> RequestContext:
+    # Async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a thread hop
+    # on every request for what is a few dictionary look-ups.
+    return request_context(request)
+
+
+RequestCtx = Annotated[RequestContext, Depends(_request_context_dependency)]

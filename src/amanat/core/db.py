@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import DateTime, MetaData, event, make_url, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -25,6 +25,7 @@ from sqlalchemy.types import TypeDecorator
 
 from amanat.core.clock import UTC
 from amanat.core.keystore import KeystoreBase
+from amanat.core.sqlite_inline import inline_connector
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -109,16 +110,18 @@ class Database:
         return True
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, inline: bool) -> None:
     # pysqlite's own transaction handling breaks SAVEPOINT and emits BEGIN lazily; take it over
     # so SQLAlchemy controls transactions (the documented recipe for the sqlite3 driver).
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
+        if dbapi_connection.isolation_level is not None:  # inline connections start without
+            dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if not inline:  # inline connections wait asynchronously (see core/sqlite_inline)
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         # Blind indexes are random keys, so every insert and look-up lands on a random page of
         # each index: SQLite's default 2 MiB page cache thrashes long before a million people.
@@ -134,14 +137,26 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # takes the write lock first, waiting up to the busy timeout. Plain connections (health
         # checks, migrations) stay deferred and never wait behind a writer to read.
         immediate = conn.get_execution_options().get(WRITE_INTENT_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # Straight to the driver: one BEGIN per transaction needs no statement machinery.
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        finally:
+            cursor.close()
 
 
 def create_engine_for(url: str, *, echo: bool = False, **engine_options: Any) -> AsyncEngine:
     """The engine for an SQLite or PostgreSQL URL with the settings each one needs."""
     if url.startswith("sqlite"):
+        path = make_url(url).database
+        inline = bool(path) and path != ":memory:" and "async_creator" not in engine_options
+        if inline:
+            assert path is not None
+            engine_options["async_creator"] = inline_connector(
+                path, busy_timeout_s=SQLITE_BUSY_TIMEOUT_MS / 1000
+            )
         engine = create_async_engine(url, echo=echo, **engine_options)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, inline=inline)
         return engine
     engine_options.setdefault("pool_pre_ping", True)
     return create_async_engine(url, echo=echo, **engine_options)
@@ -192,6 +207,12 @@ def _with_write_intent(bind: AsyncEngine | AsyncConnection) -> AsyncEngine | Asy
     if isinstance(bind, AsyncEngine):
         return bind.execution_options(**{WRITE_INTENT_OPTION: True})
     return bind
+
+
+def keep_loaded(session: AsyncSession, *objects: object) -> None:
+    """Keep loaded objects for the session's life. Its identity map holds them weakly: one that
+    nobody references any more is dropped, and a later `session.get` of it queries again."""
+    session.info.setdefault("amanat_kept", []).extend(objects)
 
 
 async def end_read_before_slow_work(session: AsyncSession) -> None:

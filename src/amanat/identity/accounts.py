@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.audit.service import record_event
 from amanat.core.clock import utcnow
+from amanat.core.db import keep_loaded
 from amanat.core.errors import Conflict, InvalidInput, NotFound
 from amanat.core.ids import new_id
 from amanat.identity.actors import Actor
@@ -175,7 +176,10 @@ async def account_in_use(session: AsyncSession, account_id: str | None) -> bool:
     account = await session.scalar(
         select(CustomerAccount).where(CustomerAccount.id == (account_id or ""))
     )
-    return account is not None and account.status in ACCOUNT_STATUSES_IN_USE
+    if account is None:
+        return False
+    keep_loaded(session, account)
+    return account.status in ACCOUNT_STATUSES_IN_USE
 
 
 async def _customer_account_to_change(

@@ -103,7 +103,7 @@ def clear_session_cookie(response: Response) -> None:
     response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
 
 
-def keyring_of(request: Request) -> MasterKeyring:
+async def keyring_of(request: Request) -> MasterKeyring:  # async: no worker thread (web/deps)
     return app_state(request).require_keyring()
 
 

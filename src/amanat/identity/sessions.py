@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.core.clock import utcnow
+from amanat.core.db import keep_loaded
 from amanat.core.ids import new_id
 from amanat.core.settings import Settings
 from amanat.identity.models import ACCOUNT_STATUSES_IN_USE, CustomerAccount, User, UserSession
@@ -51,6 +52,15 @@ async def start_session(
     return token, row
 
 
+# Every authenticated request runs this: built once (the bound hash is its only variable).
+_SESSION_BY_TOKEN = (
+    select(UserSession, User, CustomerAccount)
+    .join(User, User.id == UserSession.user_id)
+    .join(CustomerAccount, CustomerAccount.id == User.account_id)
+    .where(UserSession.token_hash == bindparam("token_hash"))
+)
+
+
 def session_expired(row: UserSession, settings: Settings, now: datetime) -> bool:
     idle_limit = row.last_seen_at + timedelta(minutes=settings.session_idle_minutes)
     return now >= row.expires_at or now >= idle_limit
@@ -61,21 +71,16 @@ async def resolve_session(
 ) -> tuple[UserSession, User] | None:
     """The live session and its user for a cookie token, or None (expired ones are deleted, and
     so are those of a user or customer account no longer in use)."""
-    found = (
-        await session.execute(
-            select(UserSession, User, CustomerAccount.status)
-            .join(User, User.id == UserSession.user_id)
-            .join(CustomerAccount, CustomerAccount.id == User.account_id)
-            .where(UserSession.token_hash == token_digest(token))
-        )
-    ).first()
+    found = (await session.execute(_SESSION_BY_TOKEN, {"token_hash": token_digest(token)})).first()
     if found is None:
         return None
-    row, user, account_status = found
+    row, user, account = found
+    # The request's later checks (MFA policy) read the account: keep it in the session.
+    keep_loaded(session, account)
     now = utcnow()
     if (
         user.status != "active"
-        or account_status not in ACCOUNT_STATUSES_IN_USE
+        or account.status not in ACCOUNT_STATUSES_IN_USE
         or session_expired(row, settings, now)
     ):
         await session.delete(row)

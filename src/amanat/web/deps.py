@@ -33,7 +33,9 @@ async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
-def settings_of(request: Request) -> Settings:
+async def settings_of(request: Request) -> Settings:
+    # Dependencies are async even when they never await: FastAPI runs a plain `def` dependency
+    # in a worker thread, a thread hop per request.
     return app_state(request).settings
 
 
