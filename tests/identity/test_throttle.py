@@ -70,6 +70,26 @@ async def test_early_failures_bring_growing_waits(
     assert 429 in [a.status_code for a in answers[3:]]
 
 
+async def test_a_successful_sign_in_forgets_the_names_failures_not_the_addresss(
+    client: httpx.AsyncClient, member_a: Person, database: Database
+) -> None:
+    for _ in range(2):
+        wrong = await client.post(
+            "/api/v1/session", json={"login": member_a.username, "password": "nope nope nope"}
+        )
+        assert wrong.status_code == 401
+    right = await client.post(
+        "/api/v1/session", json={"login": member_a.username, "password": member_a.password}
+    )
+    assert right.status_code == 200
+    async with database.sessionmaker() as session:
+        counts = {
+            row.scope: row.failures for row in (await session.scalars(select(SigninThrottle))).all()
+        }
+    # The name starts afresh; the address keeps counting (it may be guessing other names).
+    assert counts == {"address": 2}
+
+
 async def test_an_admin_unlock_lets_the_user_back_in(
     client: httpx.AsyncClient,
     member_a: Person,

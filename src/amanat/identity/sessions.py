@@ -39,14 +39,15 @@ async def start_session(
     )
     session.add(row)
     await session.flush()
-    ids = (
+    # Only the surplus comes back (usually nothing), not every session the user holds.
+    surplus = (
         await session.scalars(
             select(UserSession.id)
-            .where(UserSession.user_id == user.id)
+            .where(UserSession.user_id == user.id, UserSession.id != row.id)
             .order_by(UserSession.created_at.desc(), UserSession.id)
+            .offset(settings.max_sessions_per_user - 1)
         )
     ).all()
-    surplus = [sid for sid in ids if sid != row.id][settings.max_sessions_per_user - 1 :]
     if surplus:
         await session.execute(delete(UserSession).where(UserSession.id.in_(surplus)))
     return token, row

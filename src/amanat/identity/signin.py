@@ -90,8 +90,8 @@ async def sign_in(
     keys = [throttle.login_key(ring, login.strip())]
     if client_address:
         keys.append(throttle.address_key(ring, client_address))
-    wait = await throttle.blocked(session, settings, keys)
-    if wait is not None:
+    checked = await throttle.check(session, settings, keys)
+    if (wait := checked.wait) is not None:
         raise TooManyRequests(
             "Too many failed sign-ins. Wait a little and try again.",
             code="signin_throttled",
@@ -113,7 +113,10 @@ async def sign_in(
         await _failed(session, ring, settings, keys, user, kind="signin", context=context)
         raise Unauthenticated(SIGNIN_FAILED, code="signin_failed", keep_changes=True)
 
-    await throttle.clear(session, keys[0])
+    if keys[0] in checked.counting:
+        # Only a name with failures on record has any to forget. One recorded while this
+        # sign-in hashed stays counted: it did happen.
+        await throttle.clear(session, keys[0])
     if needs_rehash:
         user.password_hash = hash_password(normalize_password(password))
     if is_on_common_list(normalize_password(password)):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.core.clock import utcnow
@@ -64,6 +64,35 @@ async def _row(session: AsyncSession, key: ThrottleKey) -> SigninThrottle | None
     return row
 
 
+@dataclass(frozen=True)
+class ThrottleCheck:
+    wait: ThrottleState | None  # how long the caller must wait, if any key says so
+    counting: frozenset[ThrottleKey]  # the keys with failures on record
+
+
+async def check(
+    session: AsyncSession,
+    settings: Settings,
+    keys: list[ThrottleKey],
+    now: datetime | None = None,
+) -> ThrottleCheck:
+    """Whether the caller must wait before another attempt, and which keys count failures."""
+    now = now or utcnow()
+    matching = [
+        and_(SigninThrottle.scope == key.scope, SigninThrottle.key_hash == key.digest)
+        for key in keys
+    ]
+    rows = (await session.scalars(select(SigninThrottle).where(or_(*matching)))).all()
+    by_key = {ThrottleKey(row.scope, row.key_hash): row for row in rows}
+    waits: list[ThrottleState] = []
+    for key, row in by_key.items():
+        if row.locked_until is not None and row.locked_until > now:
+            seconds = max(1, int((row.locked_until - now).total_seconds() + 0.999))
+            waits.append(ThrottleState(seconds, locked=row.failures >= _threshold(key, settings)))
+    wait = max(waits, key=lambda state: state.retry_after_seconds) if waits else None
+    return ThrottleCheck(wait=wait, counting=frozenset(by_key))
+
+
 async def blocked(
     session: AsyncSession,
     settings: Settings,
@@ -71,16 +100,7 @@ async def blocked(
     now: datetime | None = None,
 ) -> ThrottleState | None:
     """How long the caller must wait before another attempt, if any key says so."""
-    now = now or utcnow()
-    waits: list[ThrottleState] = []
-    for key in keys:
-        row = await _row(session, key)
-        if row is not None and row.locked_until is not None and row.locked_until > now:
-            seconds = max(1, int((row.locked_until - now).total_seconds() + 0.999))
-            waits.append(ThrottleState(seconds, locked=row.failures >= _threshold(key, settings)))
-    if not waits:
-        return None
-    return max(waits, key=lambda state: state.retry_after_seconds)
+    return (await check(session, settings, keys, now)).wait
 
 
 async def register_failure(
