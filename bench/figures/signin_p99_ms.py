@@ -43,10 +43,9 @@ def signin_p99_ms() -> list[Measurement]:
     windows of twice the measuring window each (after a 2 s warm-up) are pooled for the
     percentiles; a window that saw more than 0.05 of a core of other work is measured again once
     the machine is quiet (up to 3 times), and the figure is not recorded if every attempt was
-    disturbed. The generator makes requests due at evenly spaced times (no bursts): at 80 %
-    they seldom overlap, which matters because overlapping sign-ins on the embedded SQLite
-    database fail with 500 (see `signin_vs_hash_ratio`). The percentiles are of the 200s; any
-    other answer is counted beside them (`failed`, `failed_share`)."""
+    disturbed. The generator makes requests due at evenly spaced times (no bursts). The
+    percentiles are of the 200s; any other answer is counted beside them (`failed`,
+    `failed_share`)."""
     seconds = measuring_seconds()
     server_cpus, client_cpus = split_cores()
     capacity = remembered_capacity()

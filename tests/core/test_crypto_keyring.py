@@ -402,3 +402,15 @@ class TestKeyFileCreationRace:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert load_or_create_key_file(path, create=False) == created
         assert [p.name for p in tmp_path.iterdir()] == ["master.key"]
+
+
+def test_a_rings_subkeys_are_derived_once_and_match_derive_subkey() -> None:
+    ring = MasterKeyring.generate().with_new_version()
+    for version in ring.versions:
+        first = ring.subkey(version, "blind-index")
+        assert first == derive_subkey(ring.get(version), "blind-index")
+        assert ring.subkey(version, "blind-index") is first  # kept, not derived again
+    assert ring.subkey(1, "wrap") != ring.subkey(2, "wrap")
+    assert ring.subkey(2, "wrap") != ring.subkey(2, "canary")
+    with pytest.raises(KeyringError):
+        ring.subkey(9, "wrap")

@@ -3,6 +3,7 @@ echoes the value (ASVS V2.1.1, V2.2.1)."""
 
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 
 import phonenumbers
@@ -342,6 +343,13 @@ def test_any_valid_address_round_trips_through_its_json(
     address = normalize_address(parts)
     assert PostalAddress.from_json(address.to_json()) == address
     assert normalize_address(address) == address
+
+
+def test_an_address_as_a_dict_holds_every_field_and_only_its_fields() -> None:
+    address = PostalAddress(
+        line1="House 1", city="Lahore", line2="Block B", province="Punjab", postal_code="54000"
+    )
+    assert address.as_dict() == dataclasses.asdict(address)
 
 
 def test_country_list_is_iso_3166_alpha_2() -> None:

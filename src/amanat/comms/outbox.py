@@ -30,7 +30,6 @@ from amanat.core.crypto import (
     KeyringError,
     MasterKeyring,
     decrypt_value,
-    derive_subkey,
     encrypt_value,
 )
 from amanat.core.ids import new_id
@@ -76,7 +75,7 @@ class EmailMessageData:
 
 
 def _outbox_key(ring: MasterKeyring, version: int) -> bytes:
-    return derive_subkey(ring.get(version), _KEY_PURPOSE)
+    return ring.subkey(version, _KEY_PURPOSE)
 
 
 def _seal(key: bytes, version: int, plaintext: str, *, column: str, row_id: str) -> bytes:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -395,10 +395,16 @@ async def create_people(
             )
         )
     if person_rows:
-        await session.execute(insert(PersonKey), key_rows)
-        await session.execute(insert(Person), person_rows)
-        if word_rows:
-            await session.execute(insert(PersonNameWord), word_rows)
+        # Core inserts of the tables (routed by their model to the right database): the ORM's
+        # bulk path would inspect every row's dictionary again on the way.
+        for model, rows in (
+            (PersonKey, key_rows),
+            (Person, person_rows),
+            (PersonNameWord, word_rows),
+        ):
+            if rows:
+                table = cast(Table, model.__table__)
+                await session.execute(insert(table), rows, bind_arguments={"mapper": model})
     return results
 
 

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 
-from amanat.core.crypto.keyring import MasterKeyring, derive_subkey, length_prefixed
+from amanat.core.crypto.keyring import MasterKeyring, length_prefixed
 
 BLIND_INDEX_SIZE = 32
 MIN_BLIND_INDEX_SIZE = 16
@@ -36,7 +36,7 @@ def blind_index_key_from(ring: MasterKeyring, version: int | None = None) -> Bli
     """The blind-index key of master ``version`` (default: the current one)."""
     chosen = ring.current_version if version is None else version
     # A subkey of its own: knowing an index key must reveal nothing about the wrapping key.
-    return BlindIndexKey(version=chosen, key=derive_subkey(ring.get(chosen), "blind-index"))
+    return BlindIndexKey(version=chosen, key=ring.subkey(chosen, "blind-index"))
 
 
 def compute_blind_index(

@@ -21,7 +21,6 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from amanat.core.crypto.keyring import (
     KeyringError,
     MasterKeyring,
-    derive_subkey,
     length_prefixed,
 )
 
@@ -84,7 +83,7 @@ def _open(key: bytes, blob: bytes, aad: bytes) -> bytes:
 
 
 def _wrap_key(ring: MasterKeyring, version: int) -> bytes:
-    return derive_subkey(ring.get(version), "wrap")
+    return ring.subkey(version, "wrap")
 
 
 def wrap_data_key(ring: MasterKeyring, data_key: bytes, *, subject: str) -> WrappedKey:
@@ -146,7 +145,7 @@ def _canary_aad(version: int) -> bytes:
 
 def make_key_canary(ring: MasterKeyring, version: int) -> bytes:
     """A value to store beside the data, proving later which master key ``version`` wrote it."""
-    key = derive_subkey(ring.get(version), "canary")
+    key = ring.subkey(version, "canary")
     return _seal(key, _CANARY_PLAINTEXT, _canary_aad(version))
 
 
@@ -155,7 +154,7 @@ def check_key_canary(ring: MasterKeyring, version: int, canary: bytes) -> bool:
     # Checked at start-up: a wrong or mistyped master key must stop the service before it
     # wraps new data keys that the real key could never open.
     try:
-        key = derive_subkey(ring.get(version), "canary")
+        key = ring.subkey(version, "canary")
         plaintext = _open(key, canary, _canary_aad(version))
     except (KeyringError, DecryptionError):
         return False

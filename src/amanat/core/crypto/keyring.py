@@ -85,6 +85,7 @@ class MasterKeyring:
             )
         # Copy, then freeze: a caller mutating its own dict later must not change the ring.
         object.__setattr__(self, "versions", MappingProxyType(dict(self.versions)))
+        object.__setattr__(self, "_subkeys", {})
 
     def __repr__(self) -> str:
         return (
@@ -127,6 +128,15 @@ class MasterKeyring:
         self.get(version)
         versions = {v: k for v, k in self.versions.items() if v != version}
         return MasterKeyring(versions=versions, current_version=self.current_version)
+
+    def subkey(self, version: int, purpose: str) -> bytes:
+        """`derive_subkey` of version's key for `purpose`, derived once per ring: every request
+        and every row of a bulk job asks for the same few, and HKDF is not free."""
+        subkeys: dict[tuple[int, str], bytes] = self.__dict__["_subkeys"]
+        found = subkeys.get((version, purpose))
+        if found is None:
+            found = subkeys[(version, purpose)] = derive_subkey(self.get(version), purpose)
+        return found
 
     def fingerprint(self, version: int) -> str:
         """A short public id of a key version, safe for logs and the database."""
