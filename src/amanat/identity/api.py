@@ -369,7 +369,7 @@ async def create_user(
         role=body.role,
         phone=body.phone,
         cnic=body.cnic,
-        address=body.address.model_dump() if body.address is not None else None,
+        address=body.address_parts(),
     )
     # Not through get_user_for: a platform admin seeding a customer's owner does not
     # supervise that account afterwards, but sees (masked) whom they just created.

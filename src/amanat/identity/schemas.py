@@ -8,8 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from amanat.identity.accounts import ReactivationReason, SuspensionReason
 from amanat.identity.roles import Role
-from amanat.people.schemas import CNIC_INPUT_MAX, AddressIn
-from amanat.people.validation import PHONE_INPUT_MAX
+from amanat.people.schemas import IdentityFieldsIn
 
 
 class Strict(BaseModel):
@@ -90,15 +89,12 @@ class SessionOut(BaseModel):
     ip_network: str | None = None
 
 
-class UserCreateIn(Strict):
+class UserCreateIn(IdentityFieldsIn):
     username: str = Field(min_length=3, max_length=64)
     full_name: str = Field(min_length=1, max_length=200)
     email: str = Field(min_length=3, max_length=254)
     role: Role = Role.MEMBER
     account_id: str | None = Field(default=None, max_length=36)
-    phone: str | None = Field(default=None, max_length=PHONE_INPUT_MAX)
-    cnic: str | None = Field(default=None, max_length=CNIC_INPUT_MAX)
-    address: AddressIn | None = None
 
 
 class UserOut(BaseModel):

@@ -45,9 +45,11 @@ class AddressIn(_Input):
     )
 
 
-class PersonIn(_Input):
-    full_name: str = Field(min_length=1, max_length=FULL_NAME_MAX)
-    email: str = Field(min_length=3, max_length=EMAIL_MAX)
+class IdentityFieldsIn(_Input):
+    """Phone, CNIC and postal address of a new person: optional unless the operator requires
+    them (`AMANAT_REQUIRE_IDENTITY_FIELDS`: `phone_required`, `cnic_required`,
+    `address_required`)."""
+
     phone: str | None = Field(
         default=None,
         max_length=PHONE_INPUT_MAX,
@@ -57,6 +59,15 @@ class PersonIn(_Input):
         default=None, max_length=CNIC_INPUT_MAX, description="#####-#######-# or 13 digits."
     )
     address: AddressIn | None = None
+
+    def address_parts(self) -> dict[str, object] | None:
+        """The address as the service takes it."""
+        return self.address.model_dump() if self.address is not None else None
+
+
+class PersonIn(IdentityFieldsIn):
+    full_name: str = Field(min_length=1, max_length=FULL_NAME_MAX)
+    email: str = Field(min_length=3, max_length=EMAIL_MAX)
 
     def person_fields(self) -> dict[str, Any]:
         """Keyword arguments for `create_person` / `update_person`."""

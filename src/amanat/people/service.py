@@ -293,6 +293,12 @@ def _validated(entry: PersonEntry, required: Collection[str]) -> _Fields:
     return fields
 
 
+def validate_person_entry(entry: PersonEntry, *, required: Collection[str] = ()) -> None:
+    """Refuse ``entry`` as `create_people` would before any look-up (each field's rules, then
+    the operator's ``required`` fields); nothing is stored."""
+    _validated(entry, required)
+
+
 async def _taken_digests(
     session: AsyncSession, column: InstrumentedAttribute[Any], digests: Collection[bytes]
 ) -> set[bytes]:
@@ -441,6 +447,20 @@ async def find_person_id_by_email(
         return None
     found: str | None = await session.scalar(
         select(Person.id).where(Person.email_index.in_(lookup_digests(ring, EMAIL_KIND, key)))
+    )
+    return found
+
+
+async def find_person_id_by_cnic(
+    session: AsyncSession, ring: MasterKeyring, cnic: str
+) -> str | None:
+    """Exact look-up of a CNIC platform-wide through the blind index (no plaintext compared)."""
+    try:
+        digits = normalize_cnic(cnic)
+    except InvalidInput:  # a malformed CNIC simply matches no one
+        return None
+    found: str | None = await session.scalar(
+        select(Person.id).where(Person.cnic_index.in_(lookup_digests(ring, CNIC_KIND, digits)))
     )
     return found
 

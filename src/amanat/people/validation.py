@@ -265,6 +265,15 @@ def _pk_province(text: str) -> str:
     )
 
 
+def given_address(parts: Mapping[str, str | None]) -> dict[str, str] | None:
+    """An address given part by part (form fields, command-line options), as `normalize_address`
+    takes it: blank parts are left out, and nothing but a country means no address at all."""
+    given = {key: value for key, value in parts.items() if value is not None and value.strip()}
+    if not given.keys() - {"country"}:
+        return None
+    return given
+
+
 def normalize_address(value: Mapping[str, object] | PostalAddress) -> PostalAddress:
     """Validate an address given as a mapping of its parts; parts we do not collect are refused."""
     raw: Mapping[str, object] = value.as_dict() if isinstance(value, PostalAddress) else value
