@@ -8,10 +8,26 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.identity.models import User
 from amanat.identity.pages import STRENGTH_LABELS
-from tests.support.identity import Person, forget_used_totp_steps, load_user, next_totp, sign_in
+from amanat.people.service import find_person_id_by_email
+from tests.support.forms import IDENTITY_INPUTS, error_beside, is_required
+from tests.support.identity import (
+    ADDRESS,
+    CNIC,
+    CNIC_DIGITS,
+    PHONE,
+    PHONE_E164,
+    VERIFYING_IDENTITY,
+    Person,
+    forget_used_totp_steps,
+    load_user,
+    next_totp,
+    person_of,
+    sign_in,
+)
 
 pytestmark = pytest.mark.asvs("V3.5.1", "V6.2.6", "V7.4.4")
 
@@ -149,3 +165,145 @@ async def test_the_account_page_shows_the_passwords_age_and_strength_and_offers_
     assert f"Last changed: {user.password_changed_at:%Y-%m-%d %H:%M} UTC." in after.text
     label = STRENGTH_LABELS[user.password_strength]
     assert f"Strength when set: <strong>{label}</strong>" in after.text
+
+
+# -- the invite form's identity fields (AMANAT_REQUIRE_IDENTITY_FIELDS) ---------------------
+
+INVITEE = {
+    "username": "hina-newcomer",
+    "full_name": "Hina Newcomer",
+    "email": "hina@example.com",
+    "role": "member",
+}
+IDENTITY = {"phone": PHONE, "cnic": CNIC, **ADDRESS}
+
+
+async def _nobody_stored(database: Database, ring: MasterKeyring) -> None:
+    assert await person_of(database, ring, INVITEE["username"]) is None
+    async with database.sessionmaker() as session:
+        assert await find_person_id_by_email(session, ring, INVITEE["email"]) is None
+
+
+@VERIFYING_IDENTITY
+async def test_the_invite_form_offers_the_identity_fields_marked_as_the_operator_requires(
+    client: httpx.AsyncClient,
+    verifying_client: httpx.AsyncClient,
+    admin_a: Person,
+    database: Database,
+) -> None:
+    await sign_in(client, admin_a, database)
+    optional = (await client.get("/admin/users")).text
+    assert not any(is_required(optional, name) for name in IDENTITY_INPUTS)
+    assert "Phone number (optional)" in optional
+    assert "CNIC (optional)" in optional
+    assert "Postal address (optional)" in optional
+    await sign_in(verifying_client, admin_a, database)
+    required = (await verifying_client.get("/admin/users")).text
+    assert is_required(required, "phone")
+    assert is_required(required, "cnic")
+    assert not is_required(required, "line1")  # the address is not required here
+    assert "Phone number (required)" in required
+    assert "CNIC (required)" in required
+    assert "Postal address (optional)" in required
+
+
+@VERIFYING_IDENTITY
+async def test_the_invite_form_refuses_a_missing_required_field_beside_it_and_stores_nothing(
+    verifying_client: httpx.AsyncClient,
+    admin_a: Person,
+    database: Database,
+    test_keyring: MasterKeyring,
+) -> None:
+    csrf = await sign_in(verifying_client, admin_a, database)
+    refused = await verifying_client.post(
+        "/admin/users", data={"csrf_token": csrf, **INVITEE, "phone": PHONE}
+    )
+    assert refused.status_code == 422
+    assert error_beside(refused.text, "cnic") == "CNIC is required for identity verification."
+    assert error_beside(refused.text, "phone") == ""
+    assert 'value="hina-newcomer"' in refused.text  # what the admin typed comes back to them
+    await _nobody_stored(database, test_keyring)
+
+
+@VERIFYING_IDENTITY
+async def test_the_invite_form_stores_the_required_fields(
+    verifying_client: httpx.AsyncClient,
+    admin_a: Person,
+    database: Database,
+    test_keyring: MasterKeyring,
+) -> None:
+    csrf = await sign_in(verifying_client, admin_a, database)
+    done = await verifying_client.post(
+        "/admin/users", data={"csrf_token": csrf, **INVITEE, **IDENTITY}
+    )
+    assert done.status_code == 303, done.text
+    person = await person_of(database, test_keyring, INVITEE["username"])
+    assert person is not None
+    assert (person.phone, person.cnic) == (PHONE_E164, CNIC_DIGITS)
+    assert person.address is not None
+    assert (person.address.line1, person.address.city, person.address.postal_code) == (
+        "House 12, Street 4",
+        "Lahore",
+        "54700",
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        (
+            "cnic",
+            "35202-1234567",
+            "CNIC must be 13 digits, written #####-#######-# or without dashes.",
+        ),
+        ("postal_code", "5470", "A Pakistani postal code is 5 digits."),
+        ("city", "", "City is required."),
+    ],
+)
+async def test_the_invite_form_shows_a_bad_value_beside_its_field_and_stores_nothing(
+    client: httpx.AsyncClient,
+    admin_a: Person,
+    database: Database,
+    test_keyring: MasterKeyring,
+    field: str,
+    value: str,
+    message: str,
+) -> None:
+    csrf = await sign_in(client, admin_a, database)
+    refused = await client.post(
+        "/admin/users", data={"csrf_token": csrf, **INVITEE, **IDENTITY, field: value}
+    )
+    assert refused.status_code == 422
+    assert error_beside(refused.text, field) == message
+    assert "Nothing was saved" in refused.text
+    await _nobody_stored(database, test_keyring)
+
+
+async def test_with_nothing_required_the_invite_form_works_with_or_without_the_fields(
+    client: httpx.AsyncClient,
+    admin_a: Person,
+    database: Database,
+    test_keyring: MasterKeyring,
+) -> None:
+    csrf = await sign_in(client, admin_a, database)
+    bare = await client.post("/admin/users", data={"csrf_token": csrf, **INVITEE})
+    assert bare.status_code == 303, bare.text
+    person = await person_of(database, test_keyring, INVITEE["username"])
+    assert person is not None
+    assert (person.phone, person.cnic, person.address) == (None, None, None)
+    full = await client.post(
+        "/admin/users",
+        data={
+            "csrf_token": csrf,
+            **INVITEE,
+            "username": "second-user",
+            "email": "second@example.com",
+            **IDENTITY,
+        },
+    )
+    assert full.status_code == 303, full.text
+    second = await person_of(database, test_keyring, "second-user")
+    assert second is not None
+    assert (second.phone, second.cnic) == (PHONE_E164, CNIC_DIGITS)
+    assert second.address is not None
+    assert second.address.province == "Punjab"

@@ -9,7 +9,18 @@ from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
 from amanat.identity.roles import Role
-from tests.support.identity import Person, make_user, sign_in
+from tests.support.forms import error_beside, is_required
+from tests.support.identity import (
+    CNIC,
+    CNIC_DIGITS,
+    PHONE,
+    PHONE_E164,
+    VERIFYING_IDENTITY,
+    Person,
+    make_user,
+    person_of,
+    sign_in,
+)
 
 pytestmark = pytest.mark.policy("§2 manage the respective customer account")
 
@@ -82,6 +93,15 @@ async def test_account_admins_cannot_open_accounts(
     assert (await client.get("/api/v1/accounts")).status_code == 403
 
 
+# The accounts page's form: a new account and its first owner.
+DELTA = {
+    "name": "Delta Textiles",
+    "username": "delta-owner",
+    "full_name": "Dua Owner",
+    "email": "dua@example.com",
+}
+
+
 async def test_accounts_page_opens_an_account_with_its_owner_or_nothing(
     client: httpx.AsyncClient, platform_admin: Person, database: Database
 ) -> None:
@@ -89,16 +109,43 @@ async def test_accounts_page_opens_an_account_with_its_owner_or_nothing(
     page = await client.get("/admin/accounts")
     assert page.status_code == 200
     assert "Open an account" in page.text
-    form = {
-        "csrf_token": csrf,
-        "name": "Delta Textiles",
-        "username": "delta-owner",
-        "full_name": "Dua Owner",
-        "email": "dua@example.com",
-    }
+    form = {"csrf_token": csrf, **DELTA}
     done = await client.post("/admin/accounts", data=form)
     assert done.status_code == 303
     again = await client.post("/admin/accounts", data={**form, "name": "Delta Again"})
     assert again.status_code == 409  # the username is taken: the second account is not kept
     listed = await client.get("/api/v1/accounts")
     assert [row["name"] for row in listed.json()] == ["Delta Textiles"]
+
+
+@VERIFYING_IDENTITY
+async def test_the_open_account_form_takes_and_enforces_the_owners_identity_fields(
+    verifying_client: httpx.AsyncClient,
+    platform_admin: Person,
+    database: Database,
+    test_keyring: MasterKeyring,
+) -> None:
+    csrf = await sign_in(verifying_client, platform_admin, database)
+    page = (await verifying_client.get("/admin/accounts")).text
+    assert is_required(page, "phone")
+    assert is_required(page, "cnic")
+    assert not is_required(page, "line1")
+    form = {"csrf_token": csrf, **DELTA, "cnic": CNIC}
+    refused = await verifying_client.post("/admin/accounts", data=form)
+    assert refused.status_code == 422
+    assert error_beside(refused.text, "phone") == (
+        "Phone number is required for identity verification."
+    )
+    listed = await verifying_client.get("/api/v1/accounts")
+    assert listed.json() == []  # no account without its owner
+    assert await person_of(database, test_keyring, "delta-owner") is None
+    done = await verifying_client.post(
+        "/admin/accounts", data={**form, "phone": PHONE, "city": "Karachi"}
+    )
+    assert done.status_code == 422  # an address begun is an address: line 1 is missing
+    assert error_beside(done.text, "line1") == "Address line 1 is required."
+    done = await verifying_client.post("/admin/accounts", data={**form, "phone": PHONE})
+    assert done.status_code == 303, done.text
+    owner = await person_of(database, test_keyring, "delta-owner")
+    assert owner is not None
+    assert (owner.phone, owner.cnic, owner.address) == (PHONE_E164, CNIC_DIGITS, None)

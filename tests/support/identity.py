@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import httpx
 import pyotp
+import pytest
+from sqlalchemy import select
 
 from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
@@ -18,8 +20,24 @@ from amanat.identity.actors import OPERATOR
 from amanat.identity.models import User
 from amanat.identity.roles import PLATFORM_ROLES, Role
 from amanat.identity.users import invite_user
+from amanat.people.service import PersonData, read_person
 
 STRONG_PASSWORD = "correct horse battery staple orbit"
+
+# A person's identity fields as typed (into a form, a body or an option), and as stored.
+PHONE = "0300 1234567"
+PHONE_E164 = "+923001234567"
+CNIC = "35202-1234567-1"
+CNIC_DIGITS = "3520212345671"
+ADDRESS = {
+    "line1": "House 12, Street 4",
+    "city": "Lahore",
+    "province": "Punjab",
+    "postal_code": "54700",
+}
+VERIFYING_IDENTITY = pytest.mark.policy(
+    "§2 manage the respective customer account: verifying identity"
+)
 
 
 def next_totp(secret: str, steps_ahead: int = 1) -> str:
@@ -87,6 +105,16 @@ async def make_user(
                 )
         await session.commit()
         return Person(user.id, account_id, username, email, password, secret, role)
+
+
+async def person_of(database: Database, ring: MasterKeyring, username: str) -> PersonData | None:
+    """The personal data of the user with this username, read through the people service;
+    None when there is no such user."""
+    async with database.sessionmaker() as session:
+        user = await session.scalar(select(User).where(User.username == username))
+        if user is None or user.person_id is None:
+            return None
+        return await read_person(session, ring, user.person_id)
 
 
 async def load_user(database: Database, user_id: str) -> User:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
 from amanat.identity.roles import Role
+from amanat.web.app import create_app
 from tests.support.identity import Person, make_account, make_user
 
 
@@ -104,3 +106,25 @@ async def second_client(new_client: Callable[..., httpx.AsyncClient]) -> AsyncIt
     client = new_client()
     async with client:
         yield client
+
+
+@pytest.fixture
+def verifying_settings(tmp_path: Path) -> Settings:
+    """An operator who requires phone and CNIC for identity verification."""
+    return Settings(
+        data_dir=tmp_path / "verifying",
+        environment="development",
+        require_identity_fields=["phone", "cnic"],
+    )
+
+
+@pytest.fixture
+async def verifying_client(
+    verifying_settings: Settings, database: Database, test_keyring: MasterKeyring
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser on a server run with `verifying_settings` (same database; the fixtures' users
+    are made under the default settings, which require nothing)."""
+    app = create_app(verifying_settings, database=database, keyring=test_keyring)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50003))
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as http:
+        yield http

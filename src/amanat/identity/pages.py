@@ -33,6 +33,7 @@ from amanat.identity.auth import (
     set_session_cookie,
 )
 from amanat.identity.password_policy import MIN_LENGTH_SINGLE_FACTOR
+from amanat.identity.person_form import PersonForm, person_fields_context
 from amanat.identity.roles import ACCOUNT_ROLES, PLATFORM_ROLES, Permission, Role
 from amanat.identity.schemas import Strict
 from amanat.identity.sessions import list_sessions
@@ -351,12 +352,25 @@ class UserFilters(Strict):
     role: str | None = None
 
 
+def _users_context(
+    auth: UserSupervisor, rows: list[users.UserSummary], filters: UserFilters
+) -> dict[str, Any]:
+    return {
+        "auth": auth,
+        "users": rows,
+        "roles": _assignable_roles(auth),
+        "listed_roles": _listed_roles(auth),
+        "filters": filters,
+    }
+
+
 @router.get("/admin/users")
 async def users_page(
     request: Request,
     auth: UserSupervisor,
     db: DbSession,
     ring: Keyring,
+    settings: CurrentSettings,
     status: str = "",
     username: str = "",
     role: str = "",
@@ -371,20 +385,15 @@ async def users_page(
         username_prefix=username[:64] or None,
         role=role_filter,
     )
+    filters = UserFilters(
+        status=status_filter,
+        username=username[:64] or None,
+        role=role_filter.value if role_filter else None,
+    )
     return _page(
         request,
         "admin_users.html",
-        {
-            "auth": auth,
-            "users": rows,
-            "roles": _assignable_roles(auth),
-            "listed_roles": _listed_roles(auth),
-            "filters": UserFilters(
-                status=status_filter,
-                username=username[:64] or None,
-                role=role_filter.value if role_filter else None,
-            ),
-        },
+        {**_users_context(auth, rows, filters), **person_fields_context(settings)},
     )
 
 
@@ -398,6 +407,7 @@ async def invite_submit_page(
     username: Annotated[str, Form(max_length=64)],
     full_name: Annotated[str, Form(max_length=200)],
     email: Annotated[str, Form(max_length=254)],
+    person: PersonForm,
     role: Annotated[Role, Form()] = Role.MEMBER,
 ) -> Response:
     try:
@@ -412,21 +422,21 @@ async def invite_submit_page(
                 full_name=full_name,
                 email=email,
                 role=role,
+                phone=person.phone,
+                cnic=person.cnic,
+                address=person.address,
             )
     except AmanatError as exc:
         if exc.status >= 500:
             raise
         rows = await users.list_users(db, ring, auth.actor)
+        typed = {"username": username, "full_name": full_name, "email": email, "role": role.value}
         return _page(
             request,
             "admin_users.html",
             {
-                "auth": auth,
-                "users": rows,
-                "roles": _assignable_roles(auth),
-                "listed_roles": _listed_roles(auth),
-                "filters": UserFilters(),
-                "error": exc.message,
+                **_users_context(auth, rows, UserFilters()),
+                **person_fields_context(settings, typed={**typed, **person.typed}, refusal=exc),
             },
             exc.status,
         )
@@ -531,9 +541,15 @@ def _accounts_context(auth: PlatformAdmin) -> dict[str, Any]:
 
 
 @router.get("/admin/accounts")
-async def accounts_page(request: Request, auth: PlatformAdmin, db: DbSession) -> Response:
+async def accounts_page(
+    request: Request, auth: PlatformAdmin, db: DbSession, settings: CurrentSettings
+) -> Response:
     rows = await accounts.list_customer_accounts(db, auth.actor)
-    return _page(request, "admin_accounts.html", {**_accounts_context(auth), "accounts": rows})
+    return _page(
+        request,
+        "admin_accounts.html",
+        {**_accounts_context(auth), **person_fields_context(settings), "accounts": rows},
+    )
 
 
 @router.post("/admin/accounts/{account_id}/suspend")
@@ -569,6 +585,7 @@ async def open_account_page(
     username: Annotated[str, Form(max_length=64)],
     full_name: Annotated[str, Form(max_length=200)],
     email: Annotated[str, Form(max_length=254)],
+    person: PersonForm,
 ) -> Response:
     """Open a customer account and invite its first owner, all or nothing."""
     try:
@@ -584,15 +601,23 @@ async def open_account_page(
                 full_name=full_name,
                 email=email,
                 role=Role.OWNER,
+                phone=person.phone,
+                cnic=person.cnic,
+                address=person.address,
             )
     except AmanatError as exc:
         if exc.status >= 500:
             raise
         rows = await accounts.list_customer_accounts(db, auth.actor)
+        typed = {"name": name, "username": username, "full_name": full_name, "email": email}
         return _page(
             request,
             "admin_accounts.html",
-            {**_accounts_context(auth), "accounts": rows, "error": exc.message},
+            {
+                **_accounts_context(auth),
+                **person_fields_context(settings, typed={**typed, **person.typed}, refusal=exc),
+                "accounts": rows,
+            },
             exc.status,
         )
     return RedirectResponse("/admin/accounts", status_code=303)

@@ -23,18 +23,12 @@ from amanat.identity.api_tokens import ApiScope
 from amanat.identity.auth import Authenticated, Keyring, UserSupervisor, require_scope
 from amanat.identity.corrections import REASON_LABELS, CorrectionReason
 from amanat.identity.directory import MaskedUser
+from amanat.identity.person_form import PersonForm
 from amanat.identity.schemas import Strict, UserOut
 from amanat.people.export import CSV_MEDIA_TYPE, csv_document
 from amanat.people.reveal import FIELD_LABELS
-from amanat.people.schemas import CNIC_INPUT_MAX, POSTAL_CODE_MAX, AddressIn, PersonSearchIn
-from amanat.people.validation import (
-    ADDRESS_LINE_MAX,
-    CITY_MAX,
-    EMAIL_MAX,
-    FULL_NAME_MAX,
-    PHONE_INPUT_MAX,
-    REGION_MAX,
-)
+from amanat.people.schemas import CNIC_INPUT_MAX, AddressIn, PersonSearchIn
+from amanat.people.validation import EMAIL_MAX, FULL_NAME_MAX, PHONE_INPUT_MAX
 from amanat.web.deps import CurrentSettings, DbSession
 from amanat.web.templating import environment, render
 
@@ -248,11 +242,6 @@ async def correction_form(
     return await _correction_page(request, auth, db, ring, user_id)
 
 
-def _given(value: str) -> str | None:
-    # The admin never sees the current values: a blank field keeps what is there.
-    return value if value.strip() else None
-
-
 @router.post("/admin/users/{user_id}/personal-data", include_in_schema=False)
 async def correction_submit(
     request: Request,
@@ -261,34 +250,14 @@ async def correction_submit(
     db: DbSession,
     ring: Keyring,
     settings: CurrentSettings,
+    person: PersonForm,
     full_name: Annotated[str, Form(max_length=FULL_NAME_MAX)] = "",
-    phone: Annotated[str, Form(max_length=PHONE_INPUT_MAX)] = "",
-    cnic: Annotated[str, Form(max_length=CNIC_INPUT_MAX)] = "",
-    line1: Annotated[str, Form(max_length=ADDRESS_LINE_MAX)] = "",
-    line2: Annotated[str, Form(max_length=ADDRESS_LINE_MAX)] = "",
-    city: Annotated[str, Form(max_length=CITY_MAX)] = "",
-    province: Annotated[str, Form(max_length=REGION_MAX)] = "",
-    postal_code: Annotated[str, Form(max_length=POSTAL_CODE_MAX)] = "",
-    country: Annotated[str, Form(max_length=2)] = "",
     reason: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
     # Outside the actor's reach, or without the right: the error page, never the form.
     await corrections.correctable_user(db, auth.actor, user_id)
-    changes: dict[str, object] = {
-        name: value
-        for name, value in (("full_name", full_name), ("phone", phone), ("cnic", cnic))
-        if _given(value) is not None
-    }
-    address = {
-        "line1": line1,
-        "line2": line2,
-        "city": city,
-        "province": province,
-        "postal_code": postal_code,
-        "country": country,
-    }
-    if any(_given(value) for value in address.values()):
-        changes["address"] = {key: value for key, value in address.items() if _given(value)}
+    # The admin never sees the current values: a blank field keeps what is there.
+    changes = {**({"full_name": full_name} if full_name.strip() else {}), **person.given()}
     try:
         done = await corrections.correct_personal_data(
             db,

@@ -26,6 +26,7 @@ from amanat.identity.auth import (
     require_scope,
 )
 from amanat.identity.pages import _require_anonymous_csrf
+from amanat.identity.person_form import AddressForm
 from amanat.identity.schemas import Strict
 from amanat.people.profile import CHANGE_VALID_FOR
 from amanat.people.reveal import (
@@ -307,13 +308,6 @@ async def profile_page(request: Request, auth: SignedIn, db: DbSession, ring: Ke
     return await _profile_page(request, auth, db, ring)
 
 
-def _address_form(parts: dict[str, str]) -> dict[str, str] | None:
-    given = {key: value for key, value in parts.items() if value.strip()}
-    if not given.keys() - {"country"}:
-        return None  # every part blank: no address
-    return given
-
-
 @pages.post("/account/profile")
 async def profile_details_submit(
     request: Request,
@@ -322,27 +316,11 @@ async def profile_details_submit(
     ring: Keyring,
     settings: CurrentSettings,
     full_name: Annotated[str, Form(max_length=FULL_NAME_MAX)],
-    line1: Annotated[str, Form(max_length=200)] = "",
-    line2: Annotated[str, Form(max_length=200)] = "",
-    city: Annotated[str, Form(max_length=100)] = "",
-    province: Annotated[str, Form(max_length=100)] = "",
-    postal_code: Annotated[str, Form(max_length=12)] = "",
-    country: Annotated[str, Form(max_length=2)] = "",
+    address: AddressForm,
 ) -> Response:
-    address = _address_form(
-        {
-            "line1": line1,
-            "line2": line2,
-            "city": city,
-            "province": province,
-            "postal_code": postal_code,
-            "country": country,
-        }
-    )
+    changes = {"full_name": full_name, "address": address.address}
     try:
-        await self_service.update_my_profile(
-            db, ring, settings, user=auth.user, changes={"full_name": full_name, "address": address}
-        )
+        await self_service.update_my_profile(db, ring, settings, user=auth.user, changes=changes)
     except AmanatError as exc:
         refused = _refusal(exc)
         return await _profile_page(
