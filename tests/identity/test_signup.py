@@ -20,11 +20,25 @@ from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
+from amanat.identity.actors import OPERATOR
 from amanat.identity.models import CustomerAccount, OneTimeToken, User
 from amanat.identity.roles import Role
 from amanat.identity.signup import SIGNUPS_PER_ADDRESS, WARNINGS_PER_EMAIL
+from amanat.identity.users import invite_user
 from amanat.web.app import create_app
-from tests.support.identity import STRONG_PASSWORD, Person
+from tests.support.forms import error_beside, is_required
+from tests.support.identity import (
+    ADDRESS,
+    CNIC,
+    CNIC_DIGITS,
+    PHONE,
+    PHONE_E164,
+    STRONG_PASSWORD,
+    VERIFYING_IDENTITY,
+    Person,
+    person_of,
+)
+from tests.support.leak_guard import LeakGuard
 
 pytestmark = pytest.mark.policy("§3 account creation")
 
@@ -43,7 +57,7 @@ def _without_request_id(response: httpx.Response) -> dict[str, object]:
     return body
 
 
-async def _signup(client: httpx.AsyncClient, **overrides: str) -> httpx.Response:
+async def _signup(client: httpx.AsyncClient, **overrides: object) -> httpx.Response:
     return await client.post("/api/v1/signup", json={**NEW_OWNER, **overrides})
 
 
@@ -304,3 +318,146 @@ async def test_switched_off_sign_up_answers_404_and_is_not_offered(
     assert signin_page.status_code == 200
     assert "/signup" not in signin_page.text
     assert 'href="/reset"' in signin_page.text
+
+
+# -- phone, CNIC and address (AMANAT_REQUIRE_IDENTITY_FIELDS) ---------------------------------
+
+
+async def _nothing_stored(database: Database, ring: MasterKeyring) -> None:
+    assert await _accounts_named(database, NEW_OWNER["account_name"]) == 0
+    assert await person_of(database, ring, NEW_OWNER["username"]) is None
+    assert await _mails(database, ring, "identity.verify_email") == []
+
+
+@VERIFYING_IDENTITY
+async def test_sign_up_refuses_a_missing_required_field_by_name_and_stores_nothing(
+    verifying_client: httpx.AsyncClient,
+    database: Database,
+    test_keyring: MasterKeyring,
+    personal_data_guard: LeakGuard,
+) -> None:
+    # Refused before the people service sees it: seeded here, so the guard checks the answers.
+    personal_data_guard.seeded.add_fields({**NEW_OWNER, "phone": PHONE, "cnic": CNIC})
+    without_cnic = await _signup(verifying_client, phone=PHONE)
+    assert without_cnic.status_code == 422
+    assert (without_cnic.json()["code"], without_cnic.json()["field"]) == ("cnic_required", "cnic")
+    blank_phone = await _signup(verifying_client, phone=" ", cnic=CNIC)
+    assert (blank_phone.json()["code"], blank_phone.json()["field"]) == ("phone_required", "phone")
+    await _nothing_stored(database, test_keyring)
+
+
+@VERIFYING_IDENTITY
+async def test_sign_up_stores_the_required_fields(
+    verifying_client: httpx.AsyncClient, database: Database, test_keyring: MasterKeyring
+) -> None:
+    answer = await _signup(verifying_client, phone=PHONE, cnic=CNIC, address=ADDRESS)
+    assert answer.status_code == 202, answer.text
+    person = await person_of(database, test_keyring, NEW_OWNER["username"])
+    assert person is not None
+    assert (person.phone, person.cnic) == (PHONE_E164, CNIC_DIGITS)
+    assert person.address is not None
+    assert (person.address.city, person.address.postal_code) == ("Lahore", "54700")
+
+
+async def test_with_nothing_required_sign_up_keeps_the_fields_given_and_checks_them(
+    client: httpx.AsyncClient,
+    database: Database,
+    test_keyring: MasterKeyring,
+    personal_data_guard: LeakGuard,
+) -> None:
+    personal_data_guard.seeded.add_fields({**NEW_OWNER, "phone": "0300 12"})
+    bad = await _signup(client, phone="0300 12")
+    assert bad.status_code == 422
+    assert (bad.json()["code"], bad.json()["field"]) == ("invalid_phone", "phone")
+    await _nothing_stored(database, test_keyring)
+    answer = await _signup(client, phone=PHONE, address=ADDRESS)
+    assert answer.status_code == 202, answer.text
+    person = await person_of(database, test_keyring, NEW_OWNER["username"])
+    assert person is not None
+    assert (person.phone, person.cnic) == (PHONE_E164, None)
+    assert person.address is not None
+
+
+@pytest.mark.asvs("V6.3.8")
+async def test_a_cnic_in_use_gets_the_same_answer_and_its_holder_a_warning(
+    client: httpx.AsyncClient,
+    database: Database,
+    test_keyring: MasterKeyring,
+    settings: Settings,
+    account_a: str,
+) -> None:
+    async with database.sessionmaker() as session:
+        await invite_user(
+            session,
+            test_keyring,
+            settings,
+            OPERATOR,
+            account_id=account_a,
+            username="cnic-holder",
+            full_name="Hina Holder",
+            email="holder@example.com",
+            role=Role.MEMBER,
+            cnic=CNIC,
+        )
+        await session.commit()
+    fresh = await _signup(client)
+    taken = await _signup(
+        client,
+        account_name="Copycat Ltd",
+        username="copycat-owner",
+        email="copycat@example.com",
+        cnic=CNIC.replace("-", ""),
+    )
+    assert fresh.status_code == taken.status_code == 202
+    assert _without_request_id(fresh) == _without_request_id(taken)
+    assert await _accounts_named(database, "Copycat Ltd") == 0
+    assert await person_of(database, test_keyring, "copycat-owner") is None
+    warnings = await _mails(database, test_keyring, "identity.signup_attempt_cnic")
+    assert [mail.to for mail in warnings] == ["holder@example.com"]
+    verifications = await _mails(database, test_keyring, "identity.verify_email")
+    assert [mail.to for mail in verifications] == [NEW_OWNER["email"]]
+
+
+@VERIFYING_IDENTITY
+async def test_the_signup_page_marks_the_required_fields_and_refuses_beside_them(
+    verifying_client: httpx.AsyncClient, database: Database, test_keyring: MasterKeyring
+) -> None:
+    form = await verifying_client.get("/signup")
+    assert is_required(form.text, "phone")
+    assert is_required(form.text, "cnic")
+    assert not is_required(form.text, "line1")
+    csrf = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    refused = await verifying_client.post(
+        "/signup", data={**NEW_OWNER, "csrf_token": csrf, "cnic": CNIC}
+    )
+    assert refused.status_code == 422
+    assert error_beside(refused.text, "phone") == (
+        "Phone number is required for identity verification."
+    )
+    assert STRONG_PASSWORD not in refused.text
+    await _nothing_stored(database, test_keyring)
+    sent = await verifying_client.post(
+        "/signup", data={**NEW_OWNER, "csrf_token": csrf, "cnic": CNIC, "phone": PHONE, **ADDRESS}
+    )
+    assert sent.status_code == 200, sent.text
+    assert "Check your email" in sent.text
+    person = await person_of(database, test_keyring, NEW_OWNER["username"])
+    assert person is not None
+    assert (person.phone, person.cnic) == (PHONE_E164, CNIC_DIGITS)
+    assert person.address is not None
+    assert person.address.line1 == ADDRESS["line1"]
+
+
+async def test_with_nothing_required_the_signup_page_offers_the_fields_as_optional(
+    client: httpx.AsyncClient, database: Database, test_keyring: MasterKeyring
+) -> None:
+    form = await client.get("/signup")
+    assert "Phone number (optional)" in form.text
+    assert "CNIC (optional)" in form.text
+    assert not is_required(form.text, "phone")
+    csrf = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    sent = await client.post("/signup", data={**NEW_OWNER, "csrf_token": csrf, "cnic": CNIC})
+    assert sent.status_code == 200, sent.text
+    person = await person_of(database, test_keyring, NEW_OWNER["username"])
+    assert person is not None
+    assert (person.phone, person.cnic, person.address) == (None, CNIC_DIGITS, None)

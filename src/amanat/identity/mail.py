@@ -26,6 +26,7 @@ SUBJECTS = {
     "password_changed": "Amanat: your password was changed",
     "verify_email": "Amanat: confirm your email address",
     "signup_attempt": "Amanat: someone tried to sign up with your email address",
+    "signup_attempt_cnic": "Amanat: someone tried to sign up with your CNIC",
     "contact_change_confirm": "Amanat: confirm your new email address",
     "contact_change_notice": "Amanat: a change of your contact details was requested",
     "contact_changed": "Amanat: your contact details were changed",

@@ -18,7 +18,9 @@ from amanat.identity import recovery, signup
 from amanat.identity.auth import Keyring
 from amanat.identity.pages import _address, _anonymous_form, _require_anonymous_csrf
 from amanat.identity.password_policy import MIN_LENGTH_SINGLE_FACTOR
+from amanat.identity.person_form import PersonForm, person_fields_context
 from amanat.identity.schemas import Strict
+from amanat.people.schemas import IdentityFieldsIn
 from amanat.web.deps import CurrentSettings, DbSession
 
 RESET_REQUESTED = (
@@ -52,7 +54,7 @@ class PasswordResetCompleteIn(Strict):
     new_password: str = Field(min_length=1, max_length=1024)
 
 
-class SignupIn(Strict):
+class SignupIn(IdentityFieldsIn):
     account_name: str = Field(min_length=1, max_length=200)
     username: str = Field(min_length=3, max_length=64)
     full_name: str = Field(min_length=1, max_length=200)
@@ -132,6 +134,9 @@ async def create_signup(
         email=body.email,
         password=body.password,
         client_address=_address(request),
+        phone=body.phone,
+        cnic=body.cnic,
+        address=body.address_parts(),
     )
     return AcceptedOut(status="accepted", detail=SIGNUP_ACCEPTED)
 
@@ -222,8 +227,9 @@ async def reset_submit(
 
 
 @signup_pages.get("/signup")
-async def signup_form(request: Request) -> Response:
-    return _anonymous_form(request, "signup.html", {"min_length": MIN_LENGTH_SINGLE_FACTOR})
+async def signup_form(request: Request, settings: CurrentSettings) -> Response:
+    context = {"min_length": MIN_LENGTH_SINGLE_FACTOR, **person_fields_context(settings)}
+    return _anonymous_form(request, "signup.html", context)
 
 
 @signup_pages.post("/signup")
@@ -237,6 +243,7 @@ async def signup_submit(
     full_name: Annotated[str, Form(max_length=200)],
     email: Annotated[str, Form(max_length=254)],
     password: Annotated[str, Form(max_length=1024)],
+    person: PersonForm,
     csrf_token: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     _require_anonymous_csrf(request, csrf_token)
@@ -251,20 +258,24 @@ async def signup_submit(
             email=email,
             password=password,
             client_address=_address(request),
+            phone=person.phone,
+            cnic=person.cnic,
+            address=person.address,
         )
     except AmanatError as exc:
         if exc.status not in (409, 422, 429):
             raise
         # The person's own entries come back (never the password); the attempt stays counted.
+        typed = {
+            "account_name": account_name,
+            "username": username,
+            "full_name": full_name,
+            "email": email,
+            **person.typed,
+        }
         context = {
             "min_length": MIN_LENGTH_SINGLE_FACTOR,
-            "error": exc.message,
-            "values": {
-                "account_name": account_name,
-                "username": username,
-                "full_name": full_name,
-                "email": email,
-            },
+            **person_fields_context(settings, typed=typed, refusal=exc),
         }
         return _anonymous_form(request, "signup.html", context, exc.status)
     return _anonymous_form(request, "signup_sent.html", {"notice": SIGNUP_ACCEPTED})

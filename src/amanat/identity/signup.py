@@ -6,11 +6,17 @@ a new one; only its owner's mailbox learns of the attempt. Usernames are differe
 login ids, not personal data, and a person must be able to pick a free one, so a taken
 username is refused openly (409 `username_taken`). Sign-ups are counted per client address
 (V2.4.1). The operator can switch sign-up off (`signup_enabled`).
+
+Phone, CNIC and postal address are optional unless the operator requires them
+(`require_identity_fields`), as for an invitation. A CNIC already registered is treated like an
+email address in use: the same answer, nothing stored, and only the CNIC's holder is told (a
+refusal would tell anyone whether a national identity number is registered here).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -37,13 +43,22 @@ from amanat.identity.recovery import ALLOWANCE_WINDOW, allowance_key, spend_allo
 from amanat.identity.roles import Role
 from amanat.identity.tokens import consume_one_time_token, issue_one_time_token, peek_one_time_token
 from amanat.identity.users import normalize_username
-from amanat.people.service import create_person, email_index, find_person_id_by_email, read_person
+from amanat.people.service import (
+    PersonEntry,
+    cnic_index,
+    create_person,
+    email_index,
+    find_person_id_by_cnic,
+    find_person_id_by_email,
+    read_person,
+    validate_person_entry,
+)
 from amanat.people.validation import normalize_email, normalize_full_name
 
 PURPOSE = "email_verification"
 VERIFICATION_VALID_FOR = timedelta(hours=24)
 SIGNUPS_PER_ADDRESS = 5  # per hour
-WARNINGS_PER_EMAIL = 3  # "someone tried to sign up with your address" mails, per hour
+WARNINGS_PER_EMAIL = 3  # "someone tried to sign up with your address (or CNIC)" mails, per hour
 
 
 def require_signup_enabled(settings: Settings) -> None:
@@ -88,16 +103,24 @@ async def sign_up(
     email: str,
     password: str,
     client_address: str | None,
+    phone: str | None = None,
+    cnic: str | None = None,
+    address: Mapping[str, object] | None = None,
 ) -> None:
     """Create a pending account and its owner, and mail a confirmation link.
 
-    Returns nothing, and the same nothing when the email address is already in use.
+    Returns nothing, and the same nothing when the email address or the CNIC is already in use.
     """
     require_signup_enabled(settings)
     name = _account_name(account_name)
     login = normalize_username(username)
     person_name = normalize_full_name(full_name)
-    address = normalize_email(email)
+    mailbox = normalize_email(email)
+    entry = PersonEntry(
+        full_name=person_name, email=mailbox, phone=phone, cnic=cnic, address=address
+    )
+    # Every field's rule and the operator's required fields, before anything is counted.
+    validate_person_entry(entry, required=settings.require_identity_fields)
     if client_address:
         key = allowance_key(ring, "address", "signup_address", client_address)
         wait = await spend_allowance(
@@ -110,7 +133,7 @@ async def sign_up(
                 retry_after=wait,
             )
     context = PasswordContext(
-        username=login, email=address, full_name=person_name, account_name=name, has_mfa=False
+        username=login, email=mailbox, full_name=person_name, account_name=name, has_mfa=False
     )
     # Checked before anything is stored, and for taken addresses too (same answer for both).
     problems = await asyncio.to_thread(
@@ -133,9 +156,9 @@ async def sign_up(
             field="username",
             keep_changes=True,
         )
-    existing_person = await find_person_id_by_email(session, ring, address)
-    if existing_person is not None:
-        await _warn_address_owner(session, ring, settings, existing_person, address)
+    holder = await _holder_of(session, ring, entry)
+    if holder is not None:
+        await _warn_holder(session, ring, settings, *holder)
         # Storing a password costs an argon2 hash; pay it here too, so timing tells nothing.
         await asyncio.to_thread(_password_work, password, context, settings)
         return
@@ -146,10 +169,24 @@ async def sign_up(
             settings,
             account_name=name,
             username=login,
-            full_name=person_name,
-            email=address,
+            entry=entry,
             password=password,
         )
+
+
+async def _holder_of(
+    session: AsyncSession, ring: MasterKeyring, entry: PersonEntry
+) -> tuple[str, str, bytes] | None:
+    """Who already holds the entry's email address or CNIC: their person id, the mail to tell
+    them, and the blind index the warnings to them are counted by; None when nobody does."""
+    person_id = await find_person_id_by_email(session, ring, entry.email)
+    if person_id is not None:
+        return person_id, "signup_attempt", email_index(ring, entry.email)
+    if entry.cnic is not None and entry.cnic.strip():
+        person_id = await find_person_id_by_cnic(session, ring, entry.cnic)
+        if person_id is not None:
+            return person_id, "signup_attempt_cnic", cnic_index(ring, entry.cnic)
+    return None
 
 
 async def _create_pending_account(
@@ -159,8 +196,7 @@ async def _create_pending_account(
     *,
     account_name: str,
     username: str,
-    full_name: str,
-    email: str,
+    entry: PersonEntry,
     password: str,
 ) -> None:
     now = utcnow()
@@ -175,7 +211,15 @@ async def _create_pending_account(
     session.add(account)
     await session.flush()
     person = await create_person(
-        session, ring, account_id=account.id, full_name=full_name, email=email
+        session,
+        ring,
+        account_id=account.id,
+        full_name=entry.full_name,
+        email=entry.email,
+        phone=entry.phone,
+        cnic=entry.cnic,
+        address=entry.address,
+        required=settings.require_identity_fields,
     )
     # "invited" until the address is confirmed: sign-in refuses it like any wrong password.
     user = User(
@@ -217,22 +261,24 @@ async def _create_pending_account(
     )
 
 
-async def _warn_address_owner(
+async def _warn_holder(
     session: AsyncSession,
     ring: MasterKeyring,
     settings: Settings,
     person_id: str,
-    address: str,
+    template: str,
+    index: bytes,
 ) -> None:
-    """Tell the owner of an address in use that someone tried to sign up with it (capped)."""
-    key = allowance_key(ring, "user", "signup_warning", email_index(ring, address).hex())
+    """Tell the holder of an address or CNIC in use that someone tried to sign up with it
+    (capped per address or CNIC)."""
+    key = allowance_key(ring, "user", "signup_warning", index.hex())
     if await spend_allowance(session, key, limit=WARNINGS_PER_EMAIL, window=ALLOWANCE_WINDOW):
         return
     person = await read_person(session, ring, person_id)
     await send_identity_mail(
         session,
         ring,
-        template="signup_attempt",
+        template=template,
         to=person.email,
         account_id=person.account_id,
         signin_page=f"{settings.base_url}/signin",
