@@ -44,7 +44,7 @@ from amanat.people.service import (
     read_person,
 )
 from amanat.people.validation import name_words
-from tests.support.processes import AMANAT, amanat_env, run_amanat
+from tests.support.processes import AMANAT, amanat_env, assert_one_line_error, run_amanat
 
 pytestmark = [pytest.mark.asvs("V11.1.1", "V11.2.2"), pytest.mark.policy("§4 encryption")]
 
@@ -62,15 +62,6 @@ def _settings(tmp_path: Path, **overrides: str) -> Settings:
 async def _amanat(args: list[str], tmp_path: Path, **extra: str) -> CompletedProcess[str]:
     env = amanat_env(tmp_path / "data", **extra)
     return await asyncio.to_thread(run_amanat, args, cwd=tmp_path, env=env)
-
-
-def _one_line_error(result: CompletedProcess[str], *fragments: str) -> None:
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("amanat: error: ")
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 async def _account_with_people(settings: Settings, names: list[str]) -> tuple[str, list[str]]:
@@ -169,7 +160,7 @@ async def test_backup_never_overwrites_a_file(tmp_path: Path) -> None:
     existing = tmp_path / "existing.db"
     existing.write_bytes(b"keep me")
     result = await _amanat(["backup", str(existing)], tmp_path)
-    _one_line_error(result, "exists")
+    assert_one_line_error(result, "exists")
     assert existing.read_bytes() == b"keep me"
 
 
@@ -179,7 +170,7 @@ async def test_backup_of_postgresql_names_pg_dump(tmp_path: Path) -> None:
         tmp_path,
         AMANAT_DATABASE_URL="postgresql+asyncpg://amanat@127.0.0.1:1/amanat",
     )
-    _one_line_error(result, "pg_dump")
+    assert_one_line_error(result, "pg_dump")
     assert not (tmp_path / "x.db").exists()
 
 
@@ -410,7 +401,7 @@ async def test_rotation_with_the_key_ring_in_the_environment(tmp_path: Path) -> 
     ids = await _people(_settings(tmp_path, master_key=env_value))
 
     refused = await _amanat(["keys", "rotate"], tmp_path, AMANAT_MASTER_KEY=env_value)
-    _one_line_error(refused, "AMANAT_MASTER_KEY", "'2:", "amanat keys rotate --rewrap-only")
+    assert_one_line_error(refused, "AMANAT_MASTER_KEY", "'2:", "amanat keys rotate --rewrap-only")
 
     # The operator adds version 2 to the environment, restarts, and finishes the rotation.
     rotated = format_master_key_env(ring.with_new_version())

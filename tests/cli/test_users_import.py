@@ -15,7 +15,7 @@ from amanat.core.settings import Settings
 from amanat.identity.accounts import create_customer_account
 from amanat.identity.actors import OPERATOR
 from amanat.identity.models import User
-from tests.support.processes import amanat_env, run_amanat
+from tests.support.processes import amanat_env, assert_one_line_error, run_amanat
 
 pytestmark = pytest.mark.policy("§4 access controls: admin create users")
 
@@ -50,16 +50,6 @@ async def _usernames(tmp_path: Path) -> set[str]:
             return set(await session.scalars(select(User.username)))
     finally:
         await database.dispose()
-
-
-def _assert_one_line_error(result: CompletedProcess[str], *fragments: str) -> None:
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("amanat: error: ")
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 @pytest.mark.asvs("V1.2.10", "V2.2.1")
@@ -133,7 +123,7 @@ async def test_a_file_that_is_not_utf8_exits_2_in_one_line(tmp_path: Path) -> No
     source = tmp_path / "users.csv"
     source.write_bytes((HEADER + "zoe,Zoë Café,zoe@example.com,\n").encode("latin-1"))
     result = await _amanat(["users", "import", str(source), "--account", "any"], tmp_path)
-    _assert_one_line_error(result, "UTF-8")
+    assert_one_line_error(result, "UTF-8")
     assert "Zo" not in result.stderr
 
 
@@ -141,18 +131,18 @@ async def test_bad_header_missing_file_or_account_exit_2_in_one_line(tmp_path: P
     source = tmp_path / "users.csv"
     source.write_text("username,email,phone\n", encoding="utf-8")
     bad_header = await _amanat(["users", "import", str(source), "--account", "x"], tmp_path)
-    _assert_one_line_error(bad_header, "full_name", "'phone'")
+    assert_one_line_error(bad_header, "full_name", "'phone'")
     missing = await _amanat(
         ["users", "import", str(tmp_path / "nope.csv"), "--account", "x"], tmp_path
     )
-    _assert_one_line_error(missing, "cannot read")
+    assert_one_line_error(missing, "cannot read")
 
     await _customer_account(tmp_path)
     source.write_text(HEADER + "hina,Hina Khan,hina@example.com,\n", encoding="utf-8")
     no_account = await _amanat(["users", "import", str(source), "--account", "nope"], tmp_path)
-    _assert_one_line_error(no_account, "No such account")
+    assert_one_line_error(no_account, "No such account")
     unwritable = await _amanat(
         ["users", "import", str(source), "--account", "nope", "--report", str(tmp_path / "a/b")],
         tmp_path,
     )
-    _assert_one_line_error(unwritable, "cannot write the report")
+    assert_one_line_error(unwritable, "cannot write the report")

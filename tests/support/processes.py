@@ -12,8 +12,17 @@ from tests.support.leak_guard import LOG_LINE, see_lines, seed
 
 AMANAT = str(Path(sys.executable).parent / "amanat")
 
-# Command-line options that carry a person's fields, by the field's service name.
-_PERSON_OPTIONS = {"--email": "email", "--name": "full_name", "--full-name": "full_name"}
+# Command-line options that carry a person's fields, by the field's service name (an address
+# line as `address.line1`).
+_PERSON_OPTIONS = {
+    "--email": "email",
+    "--name": "full_name",
+    "--full-name": "full_name",
+    "--phone": "phone",
+    "--cnic": "cnic",
+    "--address-line1": "address.line1",
+    "--address-line2": "address.line2",
+}
 
 
 def amanat_env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -50,7 +59,8 @@ def seed_person_options(args: list[str]) -> None:
             continue
         if not equals:
             value = args[position + 1] if position + 1 < len(args) else ""
-        seed({field: value})
+        name, _dot, part = field.partition(".")
+        seed({name: {part: value}} if part else {name: value})
 
 
 def log_lines_of(output: str) -> list[str]:
@@ -66,3 +76,14 @@ def log_lines_of(output: str) -> list[str]:
         if isinstance(entry, dict) and "event" in entry:
             lines.append(line)
     return lines
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    """The command refused as the operator's errors do: exit 2, one line holding `fragments`."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("amanat: error: ")
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]

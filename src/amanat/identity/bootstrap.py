@@ -5,6 +5,7 @@ There are no default accounts or passwords (ASVS V6.3.2): the link is the only w
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -33,8 +34,12 @@ async def create_platform_admin(
     username: str,
     email: str,
     full_name: str,
+    phone: str | None = None,
+    cnic: str | None = None,
+    address: Mapping[str, object] | None = None,
 ) -> tuple[User, str]:
-    """A platform admin with a one-time set-password link (24 h by default)."""
+    """A platform admin with a one-time set-password link (24 h by default); the person's
+    fields are validated as an invitation's, with the operator's required fields."""
     account = await platform_account(session)
     user, token = await invite_user(
         session,
@@ -46,6 +51,9 @@ async def create_platform_admin(
         full_name=full_name,
         email=email,
         role=Role.PLATFORM_ADMIN,
+        phone=phone,
+        cnic=cnic,
+        address=address,
         link_valid_for=timedelta(hours=settings.first_admin_link_valid_hours),
         send_mail=False,
     )
