@@ -181,3 +181,24 @@ async def test_reads_do_not_queue_behind_a_writer(tmp_path: Path) -> None:
     finally:
         await writer.close()
         await reader.close()
+
+
+async def test_a_connection_closed_from_another_thread_frees_the_lock_on_its_loop(
+    tmp_path: Path,
+) -> None:
+    """The pool may close a lost connection from a finalizer's thread: the lock is handed back
+    to its own loop, and the next writer gets it."""
+    path = tmp_path / "amanat.db"
+    _table(path)
+    connect = inline_connector(str(path), busy_timeout_s=1.0)
+    first, second = await connect(), await connect()
+    try:
+        await first.cursor().execute("BEGIN IMMEDIATE")
+        closer = threading.Thread(target=first.stop)
+        closer.start()
+        closer.join()
+        await second.cursor().execute("BEGIN IMMEDIATE")
+        assert second.in_transaction
+        await second.rollback()
+    finally:
+        await second.close()

@@ -72,6 +72,7 @@ class InlineConnection:
         self._path = path
         self._busy_timeout_s = busy_timeout_s
         self._holds_gate: asyncio.Lock | None = None
+        self._gate_loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
     # aiosqlite's surface ------------------------------------------------------------------
@@ -144,11 +145,23 @@ class InlineConnection:
         except TimeoutError:
             raise _locked_error("database is locked") from None
         self._holds_gate = gate
+        self._gate_loop = asyncio.get_running_loop()
 
     def _release_gate(self) -> None:
         gate, self._holds_gate = self._holds_gate, None
-        if gate is not None:
+        owner, self._gate_loop = self._gate_loop, None
+        if gate is None or owner is None:
+            return
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is owner:
             gate.release()
+        elif not owner.is_closed():
+            # Closed from elsewhere (a pool finalizer's thread): an asyncio lock is released
+            # only on its own loop.
+            owner.call_soon_threadsafe(gate.release)
 
 
 class InlineCursor:
