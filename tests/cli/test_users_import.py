@@ -129,9 +129,9 @@ async def test_a_file_that_is_not_utf8_exits_2_in_one_line(tmp_path: Path) -> No
 
 async def test_bad_header_missing_file_or_account_exit_2_in_one_line(tmp_path: Path) -> None:
     source = tmp_path / "users.csv"
-    source.write_text("username,email,phone\n", encoding="utf-8")
+    source.write_text("username,email,phone,nickname\n", encoding="utf-8")
     bad_header = await _amanat(["users", "import", str(source), "--account", "x"], tmp_path)
-    assert_one_line_error(bad_header, "full_name", "'phone'")
+    assert_one_line_error(bad_header, "full_name", "'nickname'")
     missing = await _amanat(
         ["users", "import", str(tmp_path / "nope.csv"), "--account", "x"], tmp_path
     )
@@ -146,3 +146,64 @@ async def test_bad_header_missing_file_or_account_exit_2_in_one_line(tmp_path: P
         tmp_path,
     )
     assert_one_line_error(unwritable, "cannot write the report")
+
+
+PERSON_HEADER = (
+    "username,full_name,email,role,phone,cnic,"
+    "address_line1,address_line2,city,province,postal_code,country\n"
+)
+
+
+@pytest.mark.asvs("V8.3.1")
+async def test_import_with_phone_cnic_and_address_reports_columns_never_values(
+    tmp_path: Path,
+) -> None:
+    account_id = await _customer_account(tmp_path)
+    source = tmp_path / "users.csv"
+    source.write_text(
+        PERSON_HEADER
+        + "hina,Hina Khan,hina@example.com,,0300 1234567,35202-1234567-1,"
+        + '"House 12, Street 4",,Lahore,Punjab,54000,PK\n'
+        + "zain,Zain Malik,zain@example.com,,0301 7654321,4210-1234567,,,,,,\n"
+        + "omar,Omar Farooq,omar@example.com,,,35202-1234567-1,,,,,,\n"
+        + "sara,Sara Ali,sara@example.com,,,,9 Jail Road,,Karachi,Sindh,7400,\n",
+        encoding="utf-8",
+    )
+    report = tmp_path / "rejected.csv"
+    result = await _amanat(
+        ["users", "import", str(source), "--account", account_id, "--report", str(report)],
+        tmp_path,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "created 1, rejected 3" in result.stdout
+    assert await _usernames(tmp_path) == {"hina"}
+
+    with report.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[1:] == [
+        [
+            "3",
+            "invalid_cnic",
+            "zain: cnic: CNIC must be 13 digits, written #####-#######-# or without dashes.",
+        ],
+        ["4", "duplicate_in_file", "omar: cnic: This CNIC appears earlier in the file, on line 2."],
+        ["5", "invalid_postal_code", "sara: postal_code: A Pakistani postal code is 5 digits."],
+    ]
+    shown = result.stdout + result.stderr + report.read_text(encoding="utf-8")
+    values = ["0300 1234567", "3001234567", "0301 7654321", "3017654321", "4210-1234567"]
+    values += ["35202-1234567-1", "3520212345671", "House 12", "9 Jail Road", "7400", "Lahore"]
+    for value in values:
+        assert value not in shown, value
+
+    # Hina's CNIC under a new user: refused as registered, in the table printed without --report.
+    source.write_text(
+        PERSON_HEADER + "nadia,Nadia Bibi,nadia@example.com,,,35202-1234567-1,,,,,,\n",
+        encoding="utf-8",
+    )
+    again = await _amanat(["users", "import", str(source), "--account", account_id], tmp_path)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert "created 0, rejected 1" in again.stdout
+    assert "cnic_taken" in again.stdout
+    assert await _usernames(tmp_path) == {"hina"}
+    for value in values:
+        assert value not in again.stdout + again.stderr, value

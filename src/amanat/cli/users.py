@@ -54,7 +54,8 @@ def import_command(
         typer.Argument(
             dir_okay=False,
             show_default=False,
-            help="CSV in UTF-8 with the header username,full_name,email[,role]; "
+            help="CSV in UTF-8 with the header username,full_name,email and optionally role, "
+            "phone, cnic, address_line1, address_line2, city, province, postal_code, country; "
             "at most 10,000 rows and 5 MiB.",
         ),
     ],

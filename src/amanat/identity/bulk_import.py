@@ -1,9 +1,11 @@
 """Bulk user import: an account admin (or the operator) invites many users from one CSV file.
 
-The file is UTF-8 (a byte-order mark is allowed) with the header `username,full_name,email` and an
-optional `role` column (`member` when left out or empty; account roles only). Each row goes
-through `users.invite_users`, so it is validated, encrypted, checked for duplicates, mailed an
-invitation and audited exactly like a single invitation, under the same permission rules.
+The file is UTF-8 (a byte-order mark is allowed) with the header `username,full_name,email` and
+optional columns: `role` (`member` when left out or empty; account roles only), `phone`, `cnic`
+and the postal address `address_line1,address_line2,city,province,postal_code,country` (all
+empty: no address). Each row goes through `users.invite_users`, so it is validated, encrypted,
+checked for duplicates (username, email, CNIC), mailed an invitation and audited exactly like a
+single invitation, under the same permission rules and `require_identity_fields`.
 
 Limits (ASVS V15.2.2: every row costs an invitation mail): at most `MAX_IMPORT_ROWS` (10,000)
 rows and `MAX_IMPORT_BYTES` (5 MiB) per file. Over HTTP the request body limit
@@ -15,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -31,7 +33,8 @@ from amanat.identity.accounts import get_account_for
 from amanat.identity.actors import Actor
 from amanat.identity.models import User
 from amanat.identity.roles import ACCOUNT_ROLES, Permission, Role
-from amanat.people.service import email_index
+from amanat.people.service import PersonEntry, cnic_index, email_index, validate_person_entry
+from amanat.people.validation import given_address
 
 MAX_IMPORT_ROWS = 10_000
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -39,11 +42,30 @@ MAX_IMPORT_BYTES = 5 * 1024 * 1024
 IMPORT_CHUNK = 500
 
 REQUIRED_COLUMNS = ("username", "full_name", "email")
-OPTIONAL_COLUMNS = ("role",)
+# The file's address columns, by the part of a postal address each one gives.
+ADDRESS_COLUMNS = {
+    "address_line1": "line1",
+    "address_line2": "line2",
+    "city": "city",
+    "province": "province",
+    "postal_code": "postal_code",
+    "country": "country",
+}
+OPTIONAL_COLUMNS = ("role", "phone", "cnic", *ADDRESS_COLUMNS)
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 DEFAULT_ROLE = Role.MEMBER
 
-_HEADER_HINT = "the first line must be the header: username,full_name,email,role (role optional)"
+_HEADER_HINT = (
+    "the first line must be the header: username,full_name,email and optionally "
+    "role,phone,cnic,address_line1,address_line2,city,province,postal_code,country"
+)
+# The file column a person field's error is about (`address.city` -> `city`).
+_FIELD_COLUMNS = {
+    "phone": "phone",
+    "cnic": "cnic",
+    "address": "address_line1",  # required but not given: line 1 is the part it lacks first
+    **{f"address.{part}": column for column, part in ADDRESS_COLUMNS.items()},
+}
 _SHOWN_COLUMN_MAX = 40
 _SHOWN_USERNAME_MAX = 64
 
@@ -213,6 +235,13 @@ def _said(username: str, message: str) -> str:
     return f"{username}: {message}" if _is_plain_token(username, _SHOWN_USERNAME_MAX) else message
 
 
+def _about_column(error: AmanatError) -> str:
+    """The error's message, led by the file column it is about when that is a phone, CNIC or
+    address column (the people service names its own fields, not our columns)."""
+    column = _FIELD_COLUMNS.get(str(error.extra.get("field", "")))
+    return f"{column}: {error.message}" if column else error.message
+
+
 async def import_users(
     session: AsyncSession,
     ring: MasterKeyring,
@@ -240,6 +269,8 @@ async def import_users(
     report = ImportReport(total=len(batch), atomic=atomic)
     seen_usernames: dict[str, int] = {}
     seen_emails: dict[bytes, int] = {}
+    seen_cnics: dict[bytes, int] = {}
+    required = settings.require_identity_fields
     whole = await session.begin_nested() if atomic else None
     try:
         if progress is not None:
@@ -249,7 +280,9 @@ async def import_users(
             ready: list[_ReadyRow] = []
             for number, row in chunk:
                 line = row.line if isinstance(row, ImportRow) else number + 1
-                checked = _checked_row(ring, row, line, seen_usernames, seen_emails)
+                checked = _checked_row(
+                    ring, row, line, required, seen_usernames, seen_emails, seen_cnics
+                )
                 if isinstance(checked, RejectedRow):
                     report.rejected.append(checked)
                 else:
@@ -302,8 +335,10 @@ def _checked_row(
     ring: MasterKeyring,
     row: Mapping[str, str],
     line: int,
+    required: Collection[str],
     seen_usernames: dict[str, int],
     seen_emails: dict[bytes, int],
+    seen_cnics: dict[bytes, int],
 ) -> _ReadyRow | RejectedRow:
     raw_username = (row.get("username") or "").strip()
 
@@ -342,11 +377,37 @@ def _checked_row(
     if role is None:
         allowed = ", ".join(sorted(role.value for role in ACCOUNT_ROLES))
         return rejected("invalid_role", f"The role must be one of: {allowed}.", username)
-    invitation = users.Invitation(
-        username=username,
+    address = given_address({part: row.get(column) for column, part in ADDRESS_COLUMNS.items()})
+    entry = PersonEntry(
         full_name=row.get("full_name") or "",
         email=row.get("email") or "",
+        phone=(row.get("phone") or "").strip() or None,
+        cnic=(row.get("cnic") or "").strip() or None,
+        address=address,
+    )
+    try:
+        # The people service's own rules and the operator's required fields, before any query.
+        validate_person_entry(entry, required=required)
+    except InvalidInput as exc:
+        return rejected(exc.code, _about_column(exc), username)
+    if entry.cnic is not None:
+        cnic = cnic_index(ring, entry.cnic)
+        earlier = seen_cnics.get(cnic)
+        if earlier is not None:
+            return rejected(
+                "duplicate_in_file",
+                f"cnic: This CNIC appears earlier in the file, on line {earlier}.",
+                username,
+            )
+        seen_cnics[cnic] = line
+    invitation = users.Invitation(
+        username=username,
+        full_name=entry.full_name,
+        email=entry.email,
         role=role,
+        phone=entry.phone,
+        cnic=entry.cnic,
+        address=address,
     )
     return _ReadyRow(line, invitation)
 
@@ -383,7 +444,7 @@ async def _invite_ready(
 def _reported(row: _ReadyRow, outcome: tuple[User, str] | AmanatError) -> CreatedRow | RejectedRow:
     username = row.invitation.username
     if isinstance(outcome, AmanatError):
-        return RejectedRow(row.line, outcome.code, _said(username, outcome.message))
+        return RejectedRow(row.line, outcome.code, _said(username, _about_column(outcome)))
     user, _token = outcome
     return CreatedRow(row.line, user.id, user.username)
 
@@ -402,7 +463,7 @@ async def _invite_alone(
                 session, ring, settings, actor, account_id=account_id, invitations=[row.invitation]
             )
     except IntegrityError:
-        # Another request took the username or email between our check and the insert.
+        # Another request took the username, email or CNIC between our check and the insert.
         return RejectedRow(
             row.line,
             "conflict",

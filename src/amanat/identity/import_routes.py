@@ -70,7 +70,8 @@ def _check_media_type(content_type: str | None) -> None:
 @router.post(
     "/users/import",
     response_model=ImportReportOut,
-    summary="Invite users into my account from a CSV file (username,full_name,email,role)",
+    summary="Invite users into my account from a CSV file (username,full_name,email; "
+    "optionally role, phone, cnic and the address columns)",
 )
 async def import_users_from_file(
     file: Annotated[UploadFile, File(description="CSV, UTF-8, at most 10,000 rows")],
