@@ -21,6 +21,13 @@ PEOPLE = int(os.environ.get("AMANAT_BENCH_LOOKUP_PEOPLE", "1000000"))
 WARMUP_LOOKUPS = 200
 MAX_BUSY = 0.3
 COPY_BATCH = 20_000
+# Room for the whole data set (about 1.9 GB with the key store) in PostgreSQL's own cache: a
+# quarter of this machine's memory or less, the usual share for a dedicated server.
+POSTGRES_SETTINGS = {"shared_buffers": "2GB"}
+PREWARM = (
+    "SELECT pg_prewarm(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')"
+)
 
 
 async def _lookup_times(runtime: Any, dataset: Dataset) -> dict[str, list[float]]:
@@ -149,12 +156,16 @@ async def _copy_into_postgres(
                 await writing.commit()
         # As after any bulk load: VACUUM sets the rows' hint bits and visibility map and
         # ANALYZE the planner's statistics, so neither autovacuum nor the first readers of
-        # each page do that work during the measurement.
+        # each page do that work during the measurement. Then the tables and indexes are read
+        # into shared buffers (pg_prewarm), as a server in service holds them: a bulk load
+        # leaves them out (COPY and VACUUM go through a small ring of buffers).
         for engine in (target.database.engine, target.database.keystore_engine):
             assert engine is not None
             async with engine.connect() as connection:
                 autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
                 await autocommit.exec_driver_sql("VACUUM (FREEZE, ANALYZE)")
+                await autocommit.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+                await autocommit.exec_driver_sql(PREWARM)
     finally:
         await source.database.dispose()
         await target.database.dispose()
@@ -163,16 +174,18 @@ async def _copy_into_postgres(
 @register(goal="≤ 5 ms")
 def lookup_p99_ms_postgres() -> list[Measurement]:
     """The same look-ups as `lookup_p99_ms_sqlite`, on PostgreSQL (Debian's server, started
-    for the run on loopback, asyncpg): the cached 1,000,000 people are copied into freshly
-    migrated data and key-store databases (COPY, then VACUUM (FREEZE, ANALYZE), as after any
-    bulk load), then 2,000 random people are looked up by email and by CNIC after 200 warm-up
-    look-ups, one session each."""
+    for the run on loopback with shared_buffers 2GB, asyncpg): the cached 1,000,000 people are
+    copied into freshly migrated data and key-store databases (COPY, then VACUUM (FREEZE,
+    ANALYZE) as after any bulk load, then pg_prewarm of their tables and indexes, so the data
+    is in PostgreSQL's cache as SQLite's file is in the OS page cache for the SQLite figure),
+    then 2,000 random people are looked up by email and by CNIC after 200 warm-up look-ups, one
+    session each."""
     from tests.support.postgres import start_postgres
 
     from amanat.core.runtime import open_runtime
 
     dataset = cached_dataset(PEOPLE)
-    server = start_postgres()
+    server = start_postgres(settings=POSTGRES_SETTINGS)
     scratch = Path(tempfile.mkdtemp(prefix="amanat-bench-lookup-pg-"))
     try:
         admin_url = server.url_for("postgres")
@@ -204,6 +217,11 @@ def lookup_p99_ms_postgres() -> list[Measurement]:
             "lookup_p99_ms_postgres",
             "postgres",
             times,
-            {"busy_cores_before": round(busy, 2), "copy_s": round(copy_seconds, 1)},
+            {
+                "busy_cores_before": round(busy, 2),
+                "copy_s": round(copy_seconds, 1),
+                "server_settings": POSTGRES_SETTINGS,
+                "prewarmed": True,
+            },
         )
     ]

@@ -72,7 +72,8 @@ def free_port() -> int:
         return port
 
 
-def start_postgres() -> PostgresServer:
+def start_postgres(*, settings: dict[str, str] | None = None) -> PostgresServer:
+    """A throwaway server on loopback; `settings` are extra `-c name=value` server settings."""
     bindir = find_bindir()
     run_as: list[str] = []
     base = Path(tempfile.mkdtemp(prefix="amanat-pg-"))
@@ -100,6 +101,8 @@ def start_postgres() -> PostgresServer:
         f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={base} "
         "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
     )
+    for name, value in (settings or {}).items():
+        options += f" -c {name}={value}"
     subprocess.run(
         [
             *run_as,
