@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,16 +50,26 @@ def _matches(row: KnownDevice, context: RequestContext | None) -> bool:
     )
 
 
+# Built once: every completed sign-in runs it, and building a statement costs more than running it.
+_DEVICE_OF_USER = select(KnownDevice).where(
+    KnownDevice.user_id == bindparam("user_id"),
+    KnownDevice.token_hash == bindparam("token_hash"),
+    KnownDevice.browser == bindparam("browser"),
+    KnownDevice.os == bindparam("os"),
+)
+
+
 async def _find(
     session: AsyncSession, user_id: str, digest: bytes, context: RequestContext
 ) -> KnownDevice | None:
     found: KnownDevice | None = await session.scalar(
-        select(KnownDevice).where(
-            KnownDevice.user_id == user_id,
-            KnownDevice.token_hash == digest,
-            KnownDevice.browser == context.agent.browser,
-            KnownDevice.os == context.agent.os,
-        )
+        _DEVICE_OF_USER,
+        {
+            "user_id": user_id,
+            "token_hash": digest,
+            "browser": context.agent.browser,
+            "os": context.agent.os,
+        },
     )
     return found
 
@@ -80,8 +90,7 @@ async def sight_device(
         row.browser_version, row.os_version = agent.browser_version, agent.os_version
         row.device_type = agent.device_type
         row.last_seen_at, row.last_ip, row.last_network = now, context.ip, context.network
-        await session.flush()
-        return row, False
+        return row, False  # the update goes out with the unit of work's next flush
     row = KnownDevice(
         id=new_id(),
         account_id=account_id,

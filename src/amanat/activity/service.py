@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.activity.alerts import TEMPLATE_DIR, send_new_device_alert
@@ -196,17 +196,24 @@ async def record_sign_in(
     )
 
 
+# Built once: sessions in use run it once a minute each.
+_DEVICE_OF_SESSION = (
+    select(SecurityEvent.device_id)
+    .where(
+        SecurityEvent.session_id == bindparam("session_id"),
+        SecurityEvent.device_id.is_not(None),
+    )
+    .limit(1)
+)
+
+
 async def note_session_use(
     session: AsyncSession, *, session_id: str, context: RequestContext, now: datetime
 ) -> None:
     """A session was used now (called at most once a minute per session): its device was seen."""
     if not context.captured:
         return
-    device_id = await session.scalar(
-        select(SecurityEvent.device_id)
-        .where(SecurityEvent.session_id == session_id, SecurityEvent.device_id.is_not(None))
-        .limit(1)
-    )
+    device_id = await session.scalar(_DEVICE_OF_SESSION, {"session_id": session_id})
     if device_id is not None:
         await _touch_device(session, device_id=device_id, context=context, now=now)
 

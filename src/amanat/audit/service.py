@@ -175,22 +175,25 @@ def _genesis_insert(dialect: str) -> Insert:
     return insert(AuditChainHead).values(values)
 
 
+# Built once: every audited action runs it. populate_existing: a head loaded in an earlier
+# transaction of this session may be stale.
+_LOCKED_HEAD = (
+    select(AuditChainHead)
+    .where(AuditChainHead.id == _HEAD_ROW_ID)
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
 async def lock_chain_head(session: AsyncSession) -> AuditChainHead:
     """The head row, locked until the transaction ends, made at genesis if missing.
 
     SQLite ignores FOR UPDATE; there the first write takes the whole database's write lock.
     """
-    # populate_existing: a head loaded in an earlier transaction of this session may be stale.
-    locked = (
-        select(AuditChainHead)
-        .where(AuditChainHead.id == _HEAD_ROW_ID)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    head = (await session.execute(locked)).scalar_one_or_none()
+    head = (await session.execute(_LOCKED_HEAD)).scalar_one_or_none()
     if head is None:
         await session.execute(_genesis_insert(session.get_bind().dialect.name))
-        head = (await session.execute(locked)).scalar_one()
+        head = (await session.execute(_LOCKED_HEAD)).scalar_one()
     return head
 
 

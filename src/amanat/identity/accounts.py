@@ -12,7 +12,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TypeVar
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.audit.service import record_event
@@ -168,14 +168,16 @@ def _reason(kind: type[_Reason], value: str) -> _Reason:
         ) from None
 
 
+# Built once: every sign-in runs it, and building a statement costs more than running it.
+_ACCOUNT_BY_ID = select(CustomerAccount).where(CustomerAccount.id == bindparam("account_id"))
+
+
 async def account_in_use(session: AsyncSession, account_id: str | None) -> bool:
     """Whether the users of this account may sign in and use their links (not suspended).
 
     Loads the whole row: later checks in the same request (MFA policy) find it in the session.
     """
-    account = await session.scalar(
-        select(CustomerAccount).where(CustomerAccount.id == (account_id or ""))
-    )
+    account = await session.scalar(_ACCOUNT_BY_ID, {"account_id": account_id or ""})
     if account is None:
         return False
     keep_loaded(session, account)

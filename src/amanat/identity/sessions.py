@@ -4,8 +4,9 @@ a cap on parallel sessions, and revocation (ASVS V7)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Select, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.core.clock import utcnow
@@ -18,6 +19,18 @@ from amanat.identity.tokens import new_secret_token, token_digest
 # Writing last_seen_at on every request would turn each read into a write; a minute of
 # slack on a 30-minute idle timeout is harmless.
 TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+@cache
+def _sessions_beyond(kept: int) -> Select[str]:
+    # Built once per cap (a setting): on every sign-in, building a statement cost more than
+    # running it.
+    return (
+        select(UserSession.id)
+        .where(UserSession.user_id == bindparam("user_id"))
+        .order_by(UserSession.created_at.desc(), UserSession.id)
+        .offset(kept)
+    )
 
 
 async def start_session(
@@ -37,19 +50,17 @@ async def start_session(
         expires_at=now + timedelta(hours=settings.session_absolute_hours),
         reauthenticated_at=now,
     )
-    session.add(row)
-    await session.flush()
-    # Only the surplus comes back (usually nothing), not every session the user holds.
+    # Only the surplus comes back (usually nothing), not every session the user holds. Asked
+    # before the new row is added, so no flush is needed first: the new row goes out with the
+    # unit of work's next flush.
     surplus = (
         await session.scalars(
-            select(UserSession.id)
-            .where(UserSession.user_id == user.id, UserSession.id != row.id)
-            .order_by(UserSession.created_at.desc(), UserSession.id)
-            .offset(settings.max_sessions_per_user - 1)
+            _sessions_beyond(settings.max_sessions_per_user - 1), {"user_id": user.id}
         )
     ).all()
     if surplus:
         await session.execute(delete(UserSession).where(UserSession.id.in_(surplus)))
+    session.add(row)
     return token, row
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.activity.service import RequestContext, record_security_event, record_sign_in
@@ -61,15 +61,20 @@ async def mfa_required(session: AsyncSession, user: User) -> bool:
     return bool(account is None or account.members_need_mfa)
 
 
+# Built once: on every sign-in, building a statement cost more than running it.
+_USER_BY_PERSON = select(User).where(User.person_id == bindparam("person_id"))
+_USER_BY_USERNAME = select(User).where(User.username == bindparam("username"))
+
+
 async def _find_user(session: AsyncSession, ring: MasterKeyring, login: str) -> User | None:
     login = login.strip()
     if "@" in login:
         person_id = await find_person_id_by_email(session, ring, login)
         if person_id is None:
             return None
-        found: User | None = await session.scalar(select(User).where(User.person_id == person_id))
+        found: User | None = await session.scalar(_USER_BY_PERSON, {"person_id": person_id})
         return found
-    return await session.scalar(select(User).where(User.username == login.lower()))
+    return await session.scalar(_USER_BY_USERNAME, {"username": login.lower()})
 
 
 async def sign_in(

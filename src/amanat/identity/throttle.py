@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import Select, and_, bindparam, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.core.clock import utcnow
@@ -55,12 +56,37 @@ def _delay_after(failures: int) -> timedelta:
     return timedelta(seconds=min(2 ** (failures - FREE_FAILURES), MAX_DELAY_SECONDS))
 
 
-async def _row(session: AsyncSession, key: ThrottleKey) -> SigninThrottle | None:
-    row: SigninThrottle | None = await session.scalar(
-        select(SigninThrottle).where(
-            SigninThrottle.scope == key.scope, SigninThrottle.key_hash == key.digest
+@cache
+def _rows_of_keys(count: int) -> Select[SigninThrottle]:
+    # Built once per number of keys (one or two): on every sign-in, building a statement cost
+    # more than running it. The values are bound at execution (scope_0, digest_0, ...).
+    return select(SigninThrottle).where(
+        or_(
+            *(
+                and_(
+                    SigninThrottle.scope == bindparam(f"scope_{number}"),
+                    SigninThrottle.key_hash == bindparam(f"digest_{number}"),
+                )
+                for number in range(count)
+            )
         )
     )
+
+
+_FORGET_KEY = delete(SigninThrottle).where(
+    SigninThrottle.scope == bindparam("scope_0"), SigninThrottle.key_hash == bindparam("digest_0")
+)
+
+
+def _key_values(keys: list[ThrottleKey]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for number, key in enumerate(keys):
+        values[f"scope_{number}"], values[f"digest_{number}"] = key.scope, key.digest
+    return values
+
+
+async def _row(session: AsyncSession, key: ThrottleKey) -> SigninThrottle | None:
+    row: SigninThrottle | None = await session.scalar(_rows_of_keys(1), _key_values([key]))
     return row
 
 
@@ -78,11 +104,9 @@ async def check(
 ) -> ThrottleCheck:
     """Whether the caller must wait before another attempt, and which keys count failures."""
     now = now or utcnow()
-    matching = [
-        and_(SigninThrottle.scope == key.scope, SigninThrottle.key_hash == key.digest)
-        for key in keys
-    ]
-    rows = (await session.scalars(select(SigninThrottle).where(or_(*matching)))).all()
+    if not keys:
+        return ThrottleCheck(wait=None, counting=frozenset())
+    rows = (await session.scalars(_rows_of_keys(len(keys)), _key_values(keys))).all()
     by_key = {ThrottleKey(row.scope, row.key_hash): row for row in rows}
     waits: list[ThrottleState] = []
     for key, row in by_key.items():
@@ -138,8 +162,4 @@ async def register_failure(
 
 async def clear(session: AsyncSession, key: ThrottleKey) -> None:
     """Forget a key's failures (after a successful sign-in, or an admin's unlock)."""
-    await session.execute(
-        delete(SigninThrottle).where(
-            SigninThrottle.scope == key.scope, SigninThrottle.key_hash == key.digest
-        )
-    )
+    await session.execute(_FORGET_KEY, _key_values([key]))

@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -437,6 +437,15 @@ async def create_person(
     return outcome
 
 
+# Built once (sign-in by email runs the first): building a statement costs more than running it.
+_PERSON_ID_BY_EMAIL = select(Person.id).where(
+    Person.email_index.in_(bindparam("digests", expanding=True))
+)
+_PERSON_ID_BY_CNIC = select(Person.id).where(
+    Person.cnic_index.in_(bindparam("digests", expanding=True))
+)
+
+
 async def find_person_id_by_email(
     session: AsyncSession, ring: MasterKeyring, email: str
 ) -> str | None:
@@ -446,7 +455,7 @@ async def find_person_id_by_email(
     except InvalidInput:  # an invalid address simply matches no one
         return None
     found: str | None = await session.scalar(
-        select(Person.id).where(Person.email_index.in_(lookup_digests(ring, EMAIL_KIND, key)))
+        _PERSON_ID_BY_EMAIL, {"digests": lookup_digests(ring, EMAIL_KIND, key)}
     )
     return found
 
@@ -460,7 +469,7 @@ async def find_person_id_by_cnic(
     except InvalidInput:  # a malformed CNIC simply matches no one
         return None
     found: str | None = await session.scalar(
-        select(Person.id).where(Person.cnic_index.in_(lookup_digests(ring, CNIC_KIND, digits)))
+        _PERSON_ID_BY_CNIC, {"digests": lookup_digests(ring, CNIC_KIND, digits)}
     )
     return found
 
