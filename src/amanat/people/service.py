@@ -495,11 +495,17 @@ def _decrypted(ring: MasterKeyring, row: Person, key_row: PersonKey) -> tuple[by
     return data_key, fields
 
 
+# Built once: every /me and profile page reads a person. (`session.get` builds its statement
+# on each call when the row is not loaded yet.)
+_PERSON_BY_ID = select(Person).where(Person.id == bindparam("person_id"))
+_KEY_OF_PERSON = select(PersonKey).where(PersonKey.person_id == bindparam("person_id"))
+
+
 async def _load(
     session: AsyncSession, ring: MasterKeyring, person_id: str
 ) -> tuple[Person, bytes, _Fields]:
-    row = await session.get(Person, person_id)
-    key_row = await session.get(PersonKey, person_id)
+    row = await session.scalar(_PERSON_BY_ID, {"person_id": person_id})
+    key_row = await session.scalar(_KEY_OF_PERSON, {"person_id": person_id})
     if row is None or key_row is None:
         raise NotFound("No such person.", code="person_not_found")
     data_key, fields = _decrypted(ring, row, key_row)
