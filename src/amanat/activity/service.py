@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import cast
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import Table, bindparam, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.activity.alerts import TEMPLATE_DIR, send_new_device_alert
@@ -100,6 +101,9 @@ class DayCount:
     failures: int
 
 
+_APPEND_EVENT = insert(cast(Table, SecurityEvent.__table__))
+
+
 async def record_security_event(
     session: AsyncSession,
     *,
@@ -121,26 +125,31 @@ async def record_security_event(
         raise ValueError("unknown security event kind or outcome")
     captured = context if context is not None and context.captured else None
     agent = captured.agent if captured is not None else None
-    event = SecurityEvent(
-        id=new_id(),
-        account_id=account_id,
-        user_id=user_id,
-        session_id=session_id,
-        device_id=device_id,
-        kind=kind,
-        outcome=outcome,
-        at=at or utcnow(),
-        ip=captured.ip if captured is not None else None,
-        network=captured.network if captured is not None else None,
-        browser=agent.browser if agent else None,
-        browser_version=agent.browser_version if agent else None,
-        os=agent.os if agent else None,
-        os_version=agent.os_version if agent else None,
-        device_type=agent.device_type if agent else None,
-    )
-    session.add(event)
+    event_id = new_id()
+    # What the caller changed so far is written first (the device this event names, say).
     await session.flush()
-    return event.id
+    # A plain insert, not the unit of work: nothing for the ORM to track, on every sign-in.
+    await session.execute(
+        _APPEND_EVENT,
+        {
+            "id": event_id,
+            "account_id": account_id,
+            "user_id": user_id,
+            "session_id": session_id,
+            "device_id": device_id,
+            "kind": kind,
+            "outcome": outcome,
+            "at": at or utcnow(),
+            "ip": captured.ip if captured is not None else None,
+            "network": captured.network if captured is not None else None,
+            "browser": agent.browser if agent else None,
+            "browser_version": agent.browser_version if agent else None,
+            "os": agent.os if agent else None,
+            "os_version": agent.os_version if agent else None,
+            "device_type": agent.device_type if agent else None,
+        },
+    )
+    return event_id
 
 
 async def record_sign_in(

@@ -17,10 +17,10 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, TextIO, cast
 
 import structlog
-from sqlalchemy import Insert, func, insert, select
+from sqlalchemy import Insert, Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -61,8 +61,8 @@ _HASHED_COLUMNS = (
     "prev_hash",
 )
 _EXPORTED_COLUMNS = (*_HASHED_COLUMNS, "hash")
-_records = AuditRecord.__table__
-_head = AuditChainHead.__table__
+_records = cast(Table, AuditRecord.__table__)
+_head = cast(Table, AuditChainHead.__table__)
 
 Problem = Literal["changed", "removed", "reordered", "head_mismatch"]
 Progress = Callable[[int, int], None]
@@ -185,6 +185,26 @@ _LOCKED_HEAD = (
 )
 
 
+_LOCKED_HEAD_VALUES = (
+    select(_head.c.seq, _head.c.hash).where(_head.c.id == _HEAD_ROW_ID).with_for_update()
+)
+_ADVANCE_HEAD = (
+    update(_head)
+    .where(_head.c.id == _HEAD_ROW_ID)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+_APPEND_RECORDS = insert(_records)
+
+
+async def _locked_head(session: AsyncSession) -> tuple[int, str]:
+    """The head's seq and hash, locked as `lock_chain_head` locks it."""
+    found = (await session.execute(_LOCKED_HEAD_VALUES)).one_or_none()
+    if found is None:
+        await session.execute(_genesis_insert(session.get_bind().dialect.name))
+        found = (await session.execute(_LOCKED_HEAD_VALUES)).one()
+    return int(found.seq), str(found.hash)
+
+
 async def lock_chain_head(session: AsyncSession) -> AuditChainHead:
     """The head row, locked until the transaction ends, made at genesis if missing.
 
@@ -251,33 +271,37 @@ async def record_events(session: AsyncSession, entries: Sequence[AuditEntry]) ->
         _checked_text("purpose", entry.purpose, 64)
     if not checked:
         return []
-    head = await lock_chain_head(session)
+    # What the caller changed so far is written first, as when the records were flushed with it.
+    await session.flush()
+    seq, head_hash = await _locked_head(session)
     request_id = _current_request_id()
     now = utcnow()
-    records: list[AuditRecord] = []
+    rows: list[dict[str, Any]] = []
     for entry, details_text in checked:
         who = entry.actor or SYSTEM
-        record = AuditRecord(
-            seq=head.seq + 1,
-            id=new_id(),
-            at=now if entry.at is None else entry.at.astimezone(UTC),
-            actor_id=who.user_id,
-            actor_role=who.role,
-            account_id=entry.account_id,
-            action=entry.action,
-            target_type=entry.target_type,
-            target_id=entry.target_id,
-            purpose=entry.purpose,
-            request_id=request_id,
-            details=details_text,
-            prev_hash=head.hash,
-        )
-        record.hash = _record_hash({name: getattr(record, name) for name in _HASHED_COLUMNS})
-        head.seq, head.hash = record.seq, record.hash
-        records.append(record)
-    session.add_all(records)
-    await session.flush()
-    return records
+        row: dict[str, Any] = {
+            "seq": seq + 1,
+            "id": new_id(),
+            "at": now if entry.at is None else entry.at.astimezone(UTC),
+            "actor_id": who.user_id,
+            "actor_role": who.role,
+            "account_id": entry.account_id,
+            "action": entry.action,
+            "target_type": entry.target_type,
+            "target_id": entry.target_id,
+            "purpose": entry.purpose,
+            "request_id": request_id,
+            "details": details_text,
+            "prev_hash": head_hash,
+        }
+        row["hash"] = _record_hash(row)
+        seq, head_hash = row["seq"], row["hash"]
+        rows.append(row)
+    # Plain statements, not the unit of work: an append is an insert and an update, nothing
+    # for the ORM to track, and it ran on every audited request.
+    await session.execute(_APPEND_RECORDS, rows)
+    await session.execute(_ADVANCE_HEAD, {"new_seq": seq, "new_hash": head_hash})
+    return [AuditRecord(**row) for row in rows]
 
 
 async def chain_head(session: AsyncSession) -> tuple[int, str]:

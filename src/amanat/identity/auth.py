@@ -9,7 +9,6 @@ never reaches an HTML page or a credential, session or token endpoint.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
@@ -82,7 +81,7 @@ class Authenticated:
 
 def csrf_token_for(session_token: str) -> str:
     """Derived from the session token, so nothing extra is stored and it dies with the session."""
-    return hmac.new(session_token.encode(), b"amanat csrf v1", hashlib.sha256).hexdigest()
+    return hmac.digest(session_token.encode(), b"amanat csrf v1", "sha256").hex()
 
 
 def set_session_cookie(response: Response, settings: Settings, token: str) -> None:
@@ -119,11 +118,12 @@ async def _supplied_csrf(request: Request) -> str:
     return ""
 
 
-async def verify_csrf(request: Request, expected: str) -> None:
+async def verify_csrf(request: Request, session_token: str) -> None:
+    """An unsafe request with a session cookie must carry that session's CSRF token."""
     if request.method in SAFE_METHODS:
         return
     supplied = await _supplied_csrf(request)
-    if not supplied or not hmac.compare_digest(supplied, expected):
+    if not supplied or not hmac.compare_digest(supplied, csrf_token_for(session_token)):
         raise Forbidden(
             "The form expired or did not come from this site. Reload and retry.", code="csrf_failed"
         )
@@ -143,7 +143,7 @@ async def optional_authentication(request: Request, session: DbSession) -> Authe
     if found is None:
         return None
     row, user = found
-    await verify_csrf(request, csrf_token_for(token))
+    await verify_csrf(request, token)
     if settings.activity_capture and inspect(row).attrs.last_seen_at.history.has_changes():
         # The session was just marked as seen (at most once a minute): so is its device.
         await note_session_use(
