@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -37,11 +37,12 @@ class RequestContext:
     device_token: str | None
     # False when the operator switched collection off: then nothing of the request is kept.
     captured: bool = True
+    # The address shortened to its /24 or /48: the only form shown to anyone. Worked out once
+    # (a sign-in reads it several times, and parsing an address is not free).
+    network: str | None = field(init=False)
 
-    @property
-    def network(self) -> str | None:
-        """The address shortened to its /24 or /48: the only form shown to anyone."""
-        return network_of(self.ip)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "network", network_of(self.ip))
 
 
 EMPTY_CONTEXT = RequestContext(ip=None, agent=UNKNOWN_AGENT, device_token=None, captured=False)
