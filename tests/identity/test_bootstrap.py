@@ -156,3 +156,33 @@ def test_admin_create_command_prints_a_one_time_link(tmp_path: Path) -> None:
     )
     assert again.returncode == 2
     assert "already taken" in again.stderr
+
+
+async def test_the_first_admin_gives_the_identity_fields_the_operator_requires(
+    database: Database, verifying_settings: Settings, verifying_client: httpx.AsyncClient
+) -> None:
+    link = await _link(database, verifying_settings)
+    assert link is not None
+    path = link.replace(verifying_settings.base_url, "")
+    form = await verifying_client.get(path)
+    assert 'name="phone"' in form.text
+    assert 'name="cnic"' in form.text
+    csrf = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    entries = {
+        "csrf_token": csrf,
+        "full_name": "Platform Boss",
+        "email": "boss@example.com",
+        "password": STRONG_PASSWORD,
+        "phone": "0300 1234567",
+    }
+    refused = await verifying_client.post(path, data=entries)
+    assert refused.status_code == 422
+    assert "CNIC" in refused.text
+    assert 'value="0300 1234567"' in refused.text  # their own entries come back to them
+    async with database.sessionmaker() as session:
+        admin = await session.scalar(select(User).where(User.username == "admin"))
+        assert admin is not None
+        assert admin.person_id is None  # nothing was stored
+    done = await verifying_client.post(path, data={**entries, "cnic": "35202-1234567-1"})
+    assert done.status_code == 200, done.text
+    assert "Your password is set" in done.text

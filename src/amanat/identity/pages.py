@@ -177,7 +177,9 @@ async def signout(auth: AnySession, db: DbSession, context: RequestCtx) -> Respo
 
 
 @router.get("/invite/{token}")
-async def invite_form(request: Request, token: str, db: DbSession) -> Response:
+async def invite_form(
+    request: Request, token: str, db: DbSession, settings: CurrentSettings
+) -> Response:
     user = await signin.invite_details(db, token)
     return _anonymous_form(
         request,
@@ -186,6 +188,7 @@ async def invite_form(request: Request, token: str, db: DbSession) -> Response:
             "username": user.username,
             "needs_identity": user.person_id is None,
             "min_length": MIN_LENGTH_SINGLE_FACTOR,
+            **person_fields_context(settings),
         },
     )
 
@@ -198,6 +201,7 @@ async def invite_submit(
     ring: Keyring,
     settings: CurrentSettings,
     password: Annotated[str, Form(max_length=1024)],
+    person_fields: PersonForm,
     csrf_token: Annotated[str, Form(max_length=128)] = "",
     full_name: Annotated[str, Form(max_length=200)] = "",
     email: Annotated[str, Form(max_length=254)] = "",
@@ -212,18 +216,28 @@ async def invite_submit(
     try:
         async with db.begin_nested():
             if user.person_id is None:
-                # The first administrator, created by the operator without personal data.
+                # The first administrator, created by the operator without personal data: they
+                # give their own, with the fields the operator requires of everyone.
                 person = await create_person(
-                    db, ring, account_id=user.account_id, full_name=full_name, email=email
+                    db,
+                    ring,
+                    account_id=user.account_id,
+                    full_name=full_name,
+                    email=email,
+                    phone=person_fields.phone,
+                    cnic=person_fields.cnic,
+                    address=person_fields.address,
+                    required=settings.require_identity_fields,
                 )
                 user.person_id = person.id
             await signin.accept_invite(db, ring, settings, token=token, password=password)
-    except InvalidInput as exc:
-        return _anonymous_form(request, "set_password.html", {**context, "error": exc.message}, 422)
     except AmanatError as exc:
-        if exc.status != 409:
+        if exc.status not in (409, 422):
             raise
-        return _anonymous_form(request, "set_password.html", {**context, "error": exc.message}, 409)
+        # Their own entries come back to them (never the password).
+        typed = {"full_name": full_name, "email": email, **person_fields.typed}
+        refused = {**context, **person_fields_context(settings, typed=typed, refusal=exc)}
+        return _anonymous_form(request, "set_password.html", refused, exc.status)
     return _anonymous_form(
         request, "signin.html", {"notice": "Your password is set. Sign in to continue."}
     )
