@@ -6,8 +6,6 @@ the same answer and the same error code.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from amanat.people.service import PersonData
@@ -63,15 +61,6 @@ class IdentityFieldsIn(_Input):
     def address_parts(self) -> dict[str, object] | None:
         """The address as the service takes it."""
         return self.address.model_dump() if self.address is not None else None
-
-
-class PersonIn(IdentityFieldsIn):
-    full_name: str = Field(min_length=1, max_length=FULL_NAME_MAX)
-    email: str = Field(min_length=3, max_length=EMAIL_MAX)
-
-    def person_fields(self) -> dict[str, Any]:
-        """Keyword arguments for `create_person` / `update_person`."""
-        return self.model_dump(exclude_unset=True)
 
 
 class AddressOut(BaseModel):
