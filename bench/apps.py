@@ -13,6 +13,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+# Module level: FastAPI resolves the route's annotations in this module's globals.
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 HEALTHZ_BODY = b'{"status":"ok"}'
@@ -80,3 +83,82 @@ def prepared_app() -> Any:
     settings = load_settings(database_url=None, master_key=None)
     configure_logging(settings.log_level)
     return create_app(settings)
+
+
+RAW_ME_PATH = "/bench/raw-me"
+
+_RAW_SESSION = (
+    "SELECT s.expires_at, s.last_seen_at, u.id, u.username, u.role, u.status, u.person_id, "
+    "a.status FROM user_session s JOIN app_user u ON u.id = s.user_id "
+    "JOIN customer_account a ON a.id = u.account_id WHERE s.token_hash = ?"
+)
+_RAW_PERSON = "SELECT full_name, email FROM person WHERE id = ?"
+_RAW_KEY = "SELECT master_version, wrapped FROM person_key WHERE person_id = ?"
+
+
+def prepared_app_with_raw_me() -> Any:
+    """`prepared_app` plus `GET /bench/raw-me`: the floor under `/api/v1/me` in this stack.
+
+    The route answers what `/me` answers about the caller (the session found by its cookie's
+    hash, the user and account checked as in use, the person's name and email decrypted with
+    their own data key) through the same middleware and router, but with hand-written SQL on
+    plain `sqlite3` connections: no SQLAlchemy, no dependencies, no response model. It exists
+    only here, to show how much of `/me`'s cost the required work leaves once everything the
+    application adds on top is gone. It skips what `/me` also does (idle-timeout touch, device
+    sighting, MFA policy, CSRF token), so it is a floor, not a rival.
+    """
+    import sqlite3
+    from datetime import UTC, datetime
+
+    from fastapi.responses import JSONResponse
+
+    from amanat.core.crypto.envelope import WrappedKey, decrypt_value, unwrap_data_key
+    from amanat.identity.auth import SESSION_COOKIE
+    from amanat.identity.models import ACCOUNT_STATUSES_IN_USE
+    from amanat.identity.tokens import token_digest
+
+    app = prepared_app()
+    state = app.state.amanat
+    data_dir = state.settings.data_dir
+    connections: dict[str, sqlite3.Connection] = {}
+
+    def connection(name: str) -> sqlite3.Connection:
+        if name not in connections:
+            connections[name] = sqlite3.connect(data_dir / name, isolation_level=None)
+        return connections[name]
+
+    refused = Response(status_code=401)
+
+    async def raw_me(request: Request) -> Response:
+        token = request.cookies.get(SESSION_COOKIE)
+        if not token:
+            return refused
+        found = connection("amanat.db").execute(_RAW_SESSION, (token_digest(token),)).fetchone()
+        if found is None:
+            return refused
+        expires_at, _seen, user_id, username, role, status, person_id, account_status = found
+        expires = datetime.fromisoformat(str(expires_at)).replace(tzinfo=UTC)
+        in_use = account_status in ACCOUNT_STATUSES_IN_USE
+        if status != "active" or not in_use or expires <= datetime.now(UTC):
+            return refused
+        person = connection("amanat.db").execute(_RAW_PERSON, (person_id,)).fetchone()
+        key = connection("keys.db").execute(_RAW_KEY, (person_id,)).fetchone()
+        data_key = unwrap_data_key(
+            state.require_keyring(), WrappedKey(key[0], key[1]), subject=person_id
+        )
+
+        def field(column: str, blob: bytes) -> str:
+            return decrypt_value(data_key, blob, table="person", column=column, row_id=person_id)
+
+        return JSONResponse(
+            {
+                "id": user_id,
+                "username": username,
+                "role": role,
+                "full_name": field("full_name", person[0]),
+                "email": field("email", person[1]),
+            }
+        )
+
+    app.add_api_route(RAW_ME_PATH, raw_me, methods=["GET"], include_in_schema=False)
+    return app

@@ -5,7 +5,8 @@ from __future__ import annotations
 from statistics import median
 from typing import Any
 
-from bench.figures._members import PREPARED_APP, browser_request, prepared_data, sign_in_browser
+from bench.apps import RAW_ME_PATH
+from bench.figures._members import browser_request, prepared_data, sign_in_browser
 from bench.figures.signin_vs_hash_ratio import MAX_OTHER_SHARE, checked, status_counts
 from bench.http1 import Request, fetch
 from bench.loadgen import LoadResult, LoadSpec, run_load_undisturbed
@@ -14,6 +15,8 @@ from bench.results import Measurement
 from bench.server import RunningServer, running_server, split_cores
 
 ME_PATH = "/api/v1/me"
+# The app with the raw-SQL floor route beside the real one (bench.apps).
+APP_WITH_FLOOR = "bench.apps:prepared_app_with_raw_me"
 HEALTHZ = Request("GET", "/healthz")
 CONNECTIONS = 32
 ROUNDS = 3
@@ -34,21 +37,29 @@ def me_vs_noop_ratio() -> list[Measurement]:
     measuring window) and the figure is the ratio of the medians (of 2xx answers; any other is
     counted in the details). A run that saw more than 0.05
     of a core of other work is measured again once the machine is quiet (up to 3 times), and the
-    figure is not recorded if every attempt was disturbed."""
+    figure is not recorded if every attempt was disturbed. In the same rounds, `GET /bench/raw-me`
+    is measured too: a route added by the benchmark only (`bench.apps.prepared_app_with_raw_me`)
+    that answers the same caller's name and email through the same stack with hand-written SQL on
+    plain sqlite3 and no SQLAlchemy; its ratio to `/healthz` (`raw_me_vs_noop_ratio` in the
+    details) is the floor the required work leaves in this stack."""
     seconds = measuring_seconds()
     server_cpus, client_cpus = split_cores()
-    runs: dict[str, list[LoadResult]] = {"me": [], "healthz": []}
+    runs: dict[str, list[LoadResult]] = {"me": [], "raw_me": [], "healthz": []}
     repeated = 0
     with (
         prepared_data(CONNECTIONS) as data,
-        running_server(PREPARED_APP, env=data.server_env(), cpus=server_cpus) as server,
+        running_server(APP_WITH_FLOOR, env=data.server_env(), cpus=server_cpus) as server,
     ):
         browsers = [sign_in_browser(server, member) for member in data.members]
         me_requests = tuple(
             browser_request("GET", ME_PATH, browser.cookies) for browser in browsers
         )
         _answers_me(server, me_requests[0], data.members[0].username)
-        requests = {"me": me_requests, "healthz": (HEALTHZ,)}
+        raw_requests = tuple(
+            browser_request("GET", RAW_ME_PATH, browser.cookies) for browser in browsers
+        )
+        _answers_me(server, raw_requests[0], data.members[0].username)
+        requests = {"me": me_requests, "raw_me": raw_requests, "healthz": (HEALTHZ,)}
         for _ in range(ROUNDS):
             for label, sent in requests.items():
                 spec = LoadSpec(
@@ -67,9 +78,14 @@ def me_vs_noop_ratio() -> list[Measurement]:
 
     me_rps = median(r.requests_per_second for r in runs["me"])
     healthz_rps = median(r.requests_per_second for r in runs["healthz"])
+    raw_rps = median(r.requests_per_second for r in runs["raw_me"])
     details: dict[str, Any] = {
         "me_req_per_s": round(me_rps, 1),
         "healthz_req_per_s": round(healthz_rps, 1),
+        "raw_me_req_per_s": round(raw_rps, 1),
+        "raw_me_vs_noop_ratio": round(raw_rps / healthz_rps, 4),
+        "raw_me_rounds_req_per_s": [round(r.requests_per_second, 1) for r in runs["raw_me"]],
+        "raw_me_status_counts": status_counts(*runs["raw_me"]),
         "me_rounds_req_per_s": [round(r.requests_per_second, 1) for r in runs["me"]],
         "healthz_rounds_req_per_s": [round(r.requests_per_second, 1) for r in runs["healthz"]],
         "me_p50_ms": _median_ms(runs["me"], 0.50),
@@ -86,7 +102,7 @@ def me_vs_noop_ratio() -> list[Measurement]:
         "healthz_server_cpu_share": _median_share(runs["healthz"], server=True),
         "healthz_client_cpu_share": _median_share(runs["healthz"], server=False),
         "max_other_cpu_share": round(
-            max(r.other_cpu_seconds / r.duration for r in runs["me"] + runs["healthz"]), 3
+            max(r.other_cpu_seconds / r.duration for label in runs for r in runs[label]), 3
         ),
         "runs_repeated_for_interference": repeated,
     }
