@@ -10,7 +10,7 @@ from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
 from amanat.core.errors import InvalidInput
 from amanat.core.settings import Settings
-from amanat.identity.hashing import hash_password, verify_password
+from amanat.identity.hashing import hash_password, run_password_work, verify_password
 from amanat.identity.models import CustomerAccount, User
 from amanat.identity.password_policy import (
     PasswordContext,
@@ -57,7 +57,7 @@ async def set_new_password(
             code="password_rejected",
             problems=[{"code": p.code, "message": p.message} for p in problems],
         )
-    user.password_hash = hash_password(normalize_password(password))
+    user.password_hash = await run_password_work(hash_password, normalize_password(password))
     user.password_strength = (await asyncio.to_thread(estimate_strength, password, context)).score
     user.password_changed_at = utcnow()
     user.must_change_password = False

@@ -5,7 +5,13 @@ Changing a parameter here makes every stored hash "needs rehash"; sign-in rehash
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
+from typing import ParamSpec, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -16,6 +22,36 @@ ARGON2_TIME_COST = 2
 ARGON2_PARALLELISM = 1
 ARGON2_HASH_BYTES = 32
 ARGON2_SALT_BYTES = 16
+
+
+_Params = ParamSpec("_Params")
+_Result = TypeVar("_Result")
+
+
+def _usable_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+# One thread per core the process may use. argon2id is memory-hard (19 MiB a hash): more hashes
+# at once than cores only evict each other's memory from the caches and slow every one, so
+# under a burst of sign-ins they queue here instead, in arrival order. Threads start on demand.
+_PASSWORD_WORKERS = ThreadPoolExecutor(
+    max_workers=_usable_cores(), thread_name_prefix="amanat-password"
+)
+
+
+async def run_password_work(
+    work: Callable[_Params, _Result], *args: _Params.args, **kwargs: _Params.kwargs
+) -> _Result:
+    """Run a hash or a verification (or a password check that hashes) off the event loop, in
+    the per-core pool above; the caller's context (request id) goes along, as with
+    `asyncio.to_thread`."""
+    context = contextvars.copy_context()
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_PASSWORD_WORKERS, lambda: context.run(work, *args, **kwargs))
 
 
 @lru_cache(maxsize=1)

@@ -18,6 +18,7 @@ from amanat.core.errors import InvalidInput, TooManyRequests
 from amanat.core.settings import Settings
 from amanat.identity import throttle
 from amanat.identity.credentials import password_matches
+from amanat.identity.hashing import run_password_work
 from amanat.identity.mail import send_identity_mail
 from amanat.identity.models import User
 from amanat.people.service import read_person
@@ -80,7 +81,8 @@ async def check_current_password(
             code="reauthentication_throttled",
             retry_after=wait.retry_after_seconds,
         )
-    matched, _ = password_matches(user, password)
+    # Off the event loop: an argon2id verification takes tens of milliseconds.
+    matched, _ = await run_password_work(password_matches, user, password)
     if matched:
         return
     locked = await throttle.register_failure(session, settings, [key])

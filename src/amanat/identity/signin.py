@@ -6,7 +6,6 @@ users who may not sign in (ASVS V6.3.8): nothing tells an attacker which it was.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
@@ -26,7 +25,7 @@ from amanat.core.settings import Settings
 from amanat.identity import mfa, throttle
 from amanat.identity.accounts import account_in_use
 from amanat.identity.credentials import password_matches, set_new_password
-from amanat.identity.hashing import hash_password
+from amanat.identity.hashing import hash_password, run_password_work
 from amanat.identity.models import CustomerAccount, RecoveryCode, User, UserSession
 from amanat.identity.not_me import alert_new_device
 from amanat.identity.password_policy import is_on_common_list, normalize_password
@@ -105,7 +104,7 @@ async def sign_in(
     user = await _find_user(session, ring, login) if len(password) <= 1024 else None
     # The hash takes tens of milliseconds: hold no lock meanwhile, and let other requests run.
     await end_read_before_slow_work(session)
-    matched, needs_rehash = await asyncio.to_thread(password_matches, user, password[:1024])
+    matched, needs_rehash = await run_password_work(password_matches, user, password[:1024])
     # Asked for unknown users too (of no account), so every path does the same work.
     in_use = await account_in_use(session, user.account_id if user is not None else None)
     may_sign_in = (
@@ -123,7 +122,7 @@ async def sign_in(
         # sign-in hashed stays counted: it did happen.
         await throttle.clear(session, keys[0])
     if needs_rehash:
-        user.password_hash = hash_password(normalize_password(password))
+        user.password_hash = await run_password_work(hash_password, normalize_password(password))
     if is_on_common_list(normalize_password(password)):
         # Evidence of compromise: the password is on the (grown) common list (V6.2.10).
         user.must_change_password = True

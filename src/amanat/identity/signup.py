@@ -30,7 +30,7 @@ from amanat.core.ids import new_id
 from amanat.core.settings import Settings
 from amanat.identity.accounts import account_in_use
 from amanat.identity.credentials import set_new_password
-from amanat.identity.hashing import hash_password
+from amanat.identity.hashing import hash_password, run_password_work
 from amanat.identity.mail import send_identity_mail
 from amanat.identity.models import CustomerAccount, User
 from amanat.identity.password_policy import (
@@ -160,7 +160,7 @@ async def sign_up(
     if holder is not None:
         await _warn_holder(session, ring, settings, *holder)
         # Storing a password costs an argon2 hash; pay it here too, so timing tells nothing.
-        await asyncio.to_thread(_password_work, password, context, settings)
+        await run_password_work(_password_work, password, context, settings)
         return
     async with session.begin_nested():
         await _create_pending_account(
