@@ -48,11 +48,10 @@ async def log_chain_head_for_the_day(
     day = now.astimezone(UTC).date()
     if await _last_logged_on(session) == day:
         return None
-    head = await lock_chain_head(session)
+    seq, head_hash = await lock_chain_head(session)
     # Another worker may have logged the day while this one waited for the lock.
     if await _last_logged_on(session) == day:
         return None
-    seq, head_hash = head.seq, head.hash
     await record_event(
         session,
         actor=SYSTEM,

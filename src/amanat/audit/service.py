@@ -175,19 +175,8 @@ def _genesis_insert(dialect: str) -> Insert:
     return insert(AuditChainHead).values(values)
 
 
-# Built once: every audited action runs it. populate_existing: a head loaded in an earlier
-# transaction of this session may be stale.
-_LOCKED_HEAD = (
-    select(AuditChainHead)
-    .where(AuditChainHead.id == _HEAD_ROW_ID)
-    .with_for_update()
-    .execution_options(populate_existing=True)
-)
-
-
-_LOCKED_HEAD_VALUES = (
-    select(_head.c.seq, _head.c.hash).where(_head.c.id == _HEAD_ROW_ID).with_for_update()
-)
+# Built once: every audited action runs them.
+_LOCKED_HEAD = select(_head.c.seq, _head.c.hash).where(_head.c.id == _HEAD_ROW_ID).with_for_update()
 _ADVANCE_HEAD = (
     update(_head)
     .where(_head.c.id == _HEAD_ROW_ID)
@@ -196,25 +185,16 @@ _ADVANCE_HEAD = (
 _APPEND_RECORDS = insert(_records)
 
 
-async def _locked_head(session: AsyncSession) -> tuple[int, str]:
-    """The head's seq and hash, locked as `lock_chain_head` locks it."""
-    found = (await session.execute(_LOCKED_HEAD_VALUES)).one_or_none()
-    if found is None:
-        await session.execute(_genesis_insert(session.get_bind().dialect.name))
-        found = (await session.execute(_LOCKED_HEAD_VALUES)).one()
-    return int(found.seq), str(found.hash)
-
-
-async def lock_chain_head(session: AsyncSession) -> AuditChainHead:
-    """The head row, locked until the transaction ends, made at genesis if missing.
+async def lock_chain_head(session: AsyncSession) -> tuple[int, str]:
+    """The head's seq and hash, locked until the transaction ends, made at genesis if missing.
 
     SQLite ignores FOR UPDATE; there the first write takes the whole database's write lock.
     """
-    head = (await session.execute(_LOCKED_HEAD)).scalar_one_or_none()
-    if head is None:
+    found = (await session.execute(_LOCKED_HEAD)).one_or_none()
+    if found is None:
         await session.execute(_genesis_insert(session.get_bind().dialect.name))
-        head = (await session.execute(_LOCKED_HEAD)).scalar_one()
-    return head
+        found = (await session.execute(_LOCKED_HEAD)).one()
+    return int(found.seq), str(found.hash)
 
 
 @dataclass(frozen=True)
@@ -273,7 +253,7 @@ async def record_events(session: AsyncSession, entries: Sequence[AuditEntry]) ->
         return []
     # What the caller changed so far is written first, as when the records were flushed with it.
     await session.flush()
-    seq, head_hash = await _locked_head(session)
+    seq, head_hash = await lock_chain_head(session)
     request_id = _current_request_id()
     now = utcnow()
     rows: list[dict[str, Any]] = []
