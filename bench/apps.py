@@ -113,9 +113,9 @@ def prepared_app_with_raw_me() -> Any:
     from fastapi.responses import JSONResponse
 
     from amanat.core.crypto.envelope import WrappedKey, decrypt_value, unwrap_data_key
-    from amanat.identity.auth import SESSION_COOKIE
     from amanat.identity.models import ACCOUNT_STATUSES_IN_USE
     from amanat.identity.tokens import token_digest
+    from amanat.web.auth import SESSION_COOKIE
 
     app = prepared_app()
     state = app.state.amanat

@@ -70,12 +70,12 @@ def prepared_data(count: int = MEMBERS) -> Iterator[PreparedData]:
 
 
 async def _create_members(data_dir: Path, count: int) -> tuple[Member, ...]:
+    from amanat.access.actors import OPERATOR
+    from amanat.access.roles import Role
     from amanat.core.db import unit_of_work
     from amanat.core.runtime import open_runtime
     from amanat.core.settings import Settings
     from amanat.identity.accounts import create_customer_account, set_members_need_mfa
-    from amanat.identity.actors import OPERATOR
-    from amanat.identity.roles import Role
     from amanat.identity.signin import accept_invite
     from amanat.identity.users import invite_user
 

@@ -100,9 +100,9 @@ async def create_synthetic_people(
 
 
 async def new_customer_account(runtime: Any, name: str) -> str:
+    from amanat.access.actors import OPERATOR
     from amanat.core.db import unit_of_work
     from amanat.identity.accounts import create_customer_account
-    from amanat.identity.actors import OPERATOR
 
     async with unit_of_work(runtime.database) as session:
         account = await create_customer_account(session, OPERATOR, name=name)

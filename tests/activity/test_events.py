@@ -9,12 +9,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from amanat.access.actors import OPERATOR
 from amanat.activity.models import KnownDevice, SecurityEvent
 from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
-from amanat.identity.actors import OPERATOR
 from amanat.identity.users import reset_user_mfa, unlock_user
 from amanat.web.app import create_app
 from tests.activity.helpers import (

@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from amanat.access.actors import Actor
+from amanat.access.roles import Role
 from amanat.activity.alerts import NEW_DEVICE_CATEGORY, NEW_DEVICE_SUBJECT
 from amanat.comms.delivery import SmtpTransport, deliver_due
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
-from amanat.identity.actors import Actor
 from amanat.identity.api_tokens import create_api_token
-from amanat.identity.roles import Role
 from tests.activity.helpers import (
     CHROME_WINDOWS,
     FIREFOX_LINUX,

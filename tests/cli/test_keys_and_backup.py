@@ -16,6 +16,7 @@ from subprocess import CompletedProcess
 
 import pytest
 
+from amanat.access.actors import OPERATOR
 from amanat.core.crypto import (
     MasterKeyring,
     blind_index_key_from,
@@ -30,7 +31,6 @@ from amanat.core.keys import key_file_path, load_master_keyring, verify_master_k
 from amanat.core.runtime import open_runtime
 from amanat.core.settings import Settings
 from amanat.identity.accounts import create_customer_account
-from amanat.identity.actors import OPERATOR
 from amanat.people.models import Person
 from amanat.people.search import search_people
 from amanat.people.service import (

@@ -10,10 +10,10 @@ from subprocess import CompletedProcess
 import pytest
 from sqlalchemy import select
 
+from amanat.access.actors import OPERATOR
 from amanat.core.db import create_database, unit_of_work
 from amanat.core.settings import Settings
 from amanat.identity.accounts import create_customer_account
-from amanat.identity.actors import OPERATOR
 from amanat.identity.models import User
 from tests.support.processes import amanat_env, assert_one_line_error, run_amanat
 

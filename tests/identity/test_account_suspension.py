@@ -14,6 +14,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from amanat.access.actors import OPERATOR, Actor
+from amanat.access.roles import Role
 from amanat.audit.models import AuditRecord
 from amanat.comms.models import OutboxMessage
 from amanat.comms.outbox import decrypt_message
@@ -27,10 +29,8 @@ from amanat.identity.accounts import (
     reactivate_customer_account,
     suspend_customer_account,
 )
-from amanat.identity.actors import OPERATOR, Actor
 from amanat.identity.api_tokens import ApiScope, create_api_token
 from amanat.identity.models import ApiToken, CustomerAccount, OneTimeToken, User, UserSession
-from amanat.identity.roles import Role
 from amanat.identity.sessions import start_session
 from amanat.identity.tokens import issue_one_time_token
 from amanat.identity.users import invite_user

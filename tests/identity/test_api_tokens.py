@@ -11,12 +11,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from amanat.access.actors import OPERATOR, Actor
+from amanat.access.roles import Role
 from amanat.audit.models import AuditRecord
 from amanat.core.clock import utcnow
 from amanat.core.db import Database
 from amanat.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from amanat.identity import api_tokens
-from amanat.identity.actors import OPERATOR, Actor
 from amanat.identity.api_tokens import (
     MAX_LIVE_TOKENS_PER_USER,
     ApiScope,
@@ -26,7 +27,6 @@ from amanat.identity.api_tokens import (
     revoke_api_token,
 )
 from amanat.identity.models import ApiToken, User
-from amanat.identity.roles import Role
 from amanat.identity.users import suspend_user
 from tests.support.identity import Person, load_user, sign_in
 

@@ -8,12 +8,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from amanat.access.roles import Role
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
 from amanat.identity.bootstrap import create_platform_admin, first_admin_link
 from amanat.identity.models import User
-from amanat.identity.roles import Role
 from tests.support.identity import STRONG_PASSWORD
 from tests.support.processes import amanat_env, run_amanat
 

@@ -11,6 +11,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from amanat.access.actors import OPERATOR, Actor
+from amanat.access.roles import Role
 from amanat.audit.models import AuditRecord
 from amanat.comms.models import OutboxMessage
 from amanat.comms.outbox import decrypt_message
@@ -19,7 +21,6 @@ from amanat.core.db import Database
 from amanat.core.errors import AmanatError, Forbidden, InvalidInput, NotFound
 from amanat.core.settings import Settings
 from amanat.identity.accounts import platform_account
-from amanat.identity.actors import OPERATOR, Actor
 from amanat.identity.bulk_import import (
     MAX_IMPORT_BYTES,
     MAX_IMPORT_ROWS,
@@ -28,7 +29,6 @@ from amanat.identity.bulk_import import (
     parse_import_file,
 )
 from amanat.identity.models import User
-from amanat.identity.roles import Role
 from amanat.people.service import PersonData, read_person
 from tests.support.identity import Person, sign_in
 from tests.support.leak_guard import seed

@@ -6,12 +6,12 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from amanat.access.actors import OPERATOR
+from amanat.access.roles import PLATFORM_ROLES, Role
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
 from amanat.identity.accounts import platform_account, set_members_need_mfa
-from amanat.identity.actors import OPERATOR
-from amanat.identity.roles import PLATFORM_ROLES, Role
 from tests.support.identity import Person, make_user
 
 pytestmark = [pytest.mark.asvs("V6.3.3", "V6.3.4"), pytest.mark.policy("§4 access controls")]

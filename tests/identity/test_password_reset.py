@@ -10,13 +10,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from amanat.access.actors import OPERATOR, Actor
 from amanat.audit.service import list_records
 from amanat.comms.models import OutboxMessage
 from amanat.comms.outbox import EmailMessageData, decrypt_message
 from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
-from amanat.identity.actors import OPERATOR, Actor
 from amanat.identity.api_tokens import create_api_token
 from amanat.identity.models import OneTimeToken, SigninThrottle
 from amanat.identity.recovery import RESET_MAILS_PER_USER, RESET_REQUESTS_PER_ADDRESS

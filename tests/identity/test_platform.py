@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from amanat.access.roles import Role
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
-from amanat.identity.roles import Role
 from tests.support.forms import error_beside, is_required
 from tests.support.identity import (
     CNIC,

@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from amanat.access.actors import OPERATOR
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
 from amanat.identity.accounts import set_members_need_mfa
-from amanat.identity.actors import OPERATOR
 from amanat.identity.models import User
 from amanat.identity.sessions import resolve_session, start_session
 from amanat.identity.signin import mfa_required

@@ -12,6 +12,8 @@ from argon2 import PasswordHasher
 from argon2.low_level import Type
 from sqlalchemy import select
 
+from amanat.access.actors import OPERATOR, Actor
+from amanat.access.roles import Role
 from amanat.comms.models import OutboxMessage
 from amanat.comms.outbox import decrypt_message
 from amanat.core.clock import utcnow
@@ -19,10 +21,8 @@ from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
 from amanat.identity import hashing, mfa, signin
-from amanat.identity.actors import OPERATOR, Actor
 from amanat.identity.models import RecoveryCode, SigninThrottle, User, UserSession
 from amanat.identity.password_policy import common_passwords, normalize_password
-from amanat.identity.roles import Role
 from amanat.identity.users import suspend_user, unlock_user
 from tests.support.identity import Person, load_user, make_user, next_totp, sign_in
 

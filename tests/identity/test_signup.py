@@ -13,6 +13,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from amanat.access.actors import OPERATOR
+from amanat.access.roles import Role
 from amanat.audit.service import list_records
 from amanat.comms.models import OutboxMessage
 from amanat.comms.outbox import EmailMessageData, decrypt_message
@@ -20,9 +22,7 @@ from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
-from amanat.identity.actors import OPERATOR
 from amanat.identity.models import CustomerAccount, OneTimeToken, User
-from amanat.identity.roles import Role
 from amanat.identity.signup import SIGNUPS_PER_ADDRESS, WARNINGS_PER_EMAIL
 from amanat.identity.users import invite_user
 from amanat.web.app import create_app

@@ -11,6 +11,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from amanat.access.actors import Actor
+from amanat.access.roles import Role
 from amanat.audit.models import AuditRecord
 from amanat.audit.service import list_records
 from amanat.core.clock import utcnow
@@ -18,9 +20,7 @@ from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.errors import Forbidden
 from amanat.core.settings import Settings
-from amanat.identity.actors import Actor
 from amanat.identity.models import SigninThrottle
-from amanat.identity.roles import Role
 from amanat.identity.users import change_role
 from tests.support.identity import Person, load_user, make_user, sign_in
 

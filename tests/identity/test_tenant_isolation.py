@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from amanat.access.actors import Actor
 from amanat.audit.service import list_records
 from amanat.core.db import Database
-from amanat.identity.actors import Actor
 from amanat.identity.api_tokens import ApiScope, create_api_token
 from amanat.identity.models import ApiToken, CustomerAccount, SigninThrottle, User, UserSession
 from amanat.identity.pages import USER_ACTIONS

@@ -8,11 +8,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from amanat.access.actors import OPERATOR
 from amanat.comms.models import OutboxMessage
 from amanat.comms.outbox import decrypt_message
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
-from amanat.identity.actors import OPERATOR
 from amanat.identity.models import SigninThrottle
 from tests.support.identity import Person
 

@@ -8,11 +8,11 @@ import re
 import httpx
 import pytest
 
+from amanat.access.actors import OPERATOR, Actor
+from amanat.access.roles import Role
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
-from amanat.identity.actors import OPERATOR, Actor
-from amanat.identity.roles import Role
 from amanat.identity.users import list_users, suspend_user
 from tests.support.identity import Person, make_user, sign_in
 

@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy import event
 
+from amanat.access.actors import OPERATOR
+from amanat.access.roles import Role
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
-from amanat.identity.actors import OPERATOR
-from amanat.identity.roles import Role
 from amanat.identity.users import Invitation, invite_users, list_users
 from tests.support.identity import Person
 

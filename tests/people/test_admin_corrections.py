@@ -12,6 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from amanat.access.actors import OPERATOR, Actor
+from amanat.access.roles import Role
 from amanat.audit.models import AuditRecord
 from amanat.comms.models import OutboxMessage
 from amanat.comms.outbox import EmailMessageData, decrypt_message
@@ -19,12 +21,10 @@ from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.errors import Forbidden, InvalidInput
 from amanat.core.settings import Settings
-from amanat.identity.actors import OPERATOR, Actor
-from amanat.identity.corrections import AUDIT_ACTION, correct_personal_data
 from amanat.identity.models import User
-from amanat.identity.roles import Role
 from amanat.identity.users import invite_user
 from amanat.people.service import PersonData, read_person
+from amanat.supervision.corrections import AUDIT_ACTION, correct_personal_data
 from tests.support.identity import Person, make_user, sign_in
 
 pytestmark = [pytest.mark.asvs("V8.2.2"), pytest.mark.policy("§4 access controls")]

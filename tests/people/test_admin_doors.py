@@ -13,13 +13,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from amanat.access.actors import OPERATOR
+from amanat.access.roles import Role
 from amanat.audit.models import AuditRecord
 from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
-from amanat.identity.actors import OPERATOR
-from amanat.identity.roles import Role
 from amanat.identity.users import invite_user
 from amanat.people.export import csv_document, spreadsheet_safe
 from tests.support.identity import Person, sign_in

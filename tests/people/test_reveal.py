@@ -14,12 +14,12 @@ import httpx
 import pytest
 from sqlalchemy import func, select, text
 
+from amanat.access.actors import OPERATOR
+from amanat.access.roles import Role
 from amanat.audit.models import AuditRecord
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
-from amanat.identity.actors import OPERATOR
-from amanat.identity.roles import Role
 from amanat.identity.users import remove_user
 from amanat.people.models import PersonalDataAccess
 from amanat.people.service import update_person

@@ -10,15 +10,15 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
+from amanat.access.actors import OPERATOR
+from amanat.access.roles import PLATFORM_ROLES, Role
 from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
 from amanat.identity import signin
 from amanat.identity.accounts import create_customer_account, platform_account
-from amanat.identity.actors import OPERATOR
 from amanat.identity.models import User
-from amanat.identity.roles import PLATFORM_ROLES, Role
 from amanat.identity.users import invite_user
 from amanat.people.service import PersonData, read_person
 

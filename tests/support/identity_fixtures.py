@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
+from amanat.access.roles import Role
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
-from amanat.identity.roles import Role
 from amanat.web.app import create_app
 from tests.support.identity import Person, make_account, make_user
 

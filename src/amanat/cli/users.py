@@ -21,11 +21,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from amanat.access.actors import OPERATOR
 from amanat.core.db import unit_of_work
 from amanat.core.errors import AmanatError, ConfigurationError
 from amanat.core.runtime import open_runtime
 from amanat.core.settings import Settings, load_settings
-from amanat.identity.actors import OPERATOR
 from amanat.identity.bulk_import import (
     MAX_IMPORT_BYTES,
     ImportReport,

@@ -15,12 +15,13 @@ from typing import TypeVar
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from amanat.access.actors import Actor
+from amanat.access.roles import Permission
 from amanat.audit.service import record_event
 from amanat.core.clock import utcnow
 from amanat.core.db import keep_loaded
 from amanat.core.errors import Conflict, InvalidInput, NotFound
 from amanat.core.ids import new_id
-from amanat.identity.actors import Actor
 from amanat.identity.models import (
     ACCOUNT_STATUSES_IN_USE,
     ApiToken,
@@ -29,7 +30,6 @@ from amanat.identity.models import (
     User,
     UserSession,
 )
-from amanat.identity.roles import Permission
 
 PLATFORM_ACCOUNT_NAME = "Platform staff"
 

@@ -8,24 +8,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from amanat.access.roles import Role
 from amanat.activity.context import RequestCtx, set_device_cookie
 from amanat.identity import accounts, devices, signin, users
 from amanat.identity.api_tokens import ApiScope
-from amanat.identity.auth import (
-    AnySession,
-    EnrollingUser,
-    Keyring,
-    PlatformAdmin,
-    SignedIn,
-    UserSupervisor,
-    clear_session_cookie,
-    csrf_token_for,
-    require_scope,
-    set_session_cookie,
-)
 from amanat.identity.models import CustomerAccount, User
 from amanat.identity.password_policy import PasswordContext, estimate_strength
-from amanat.identity.roles import Role
 from amanat.identity.schemas import (
     AccountCreateIn,
     AccountOut,
@@ -50,6 +38,18 @@ from amanat.identity.schemas import (
     UserOut,
 )
 from amanat.people.service import read_person
+from amanat.web.auth import (
+    AnySession,
+    EnrollingUser,
+    Keyring,
+    PlatformAdmin,
+    SignedIn,
+    UserSupervisor,
+    clear_session_cookie,
+    csrf_token_for,
+    require_scope,
+    set_session_cookie,
+)
 from amanat.web.deps import CurrentSettings, DbSession
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])

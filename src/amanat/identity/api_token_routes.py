@@ -22,8 +22,8 @@ from amanat.identity.api_tokens import (
     ApiScope,
     ApiTokenSummary,
 )
-from amanat.identity.auth import SignedIn
 from amanat.identity.schemas import Strict
+from amanat.web.auth import SignedIn
 from amanat.web.deps import DbSession
 from amanat.web.templating import add_template_dir, render
 

@@ -19,14 +19,14 @@ from enum import StrEnum
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from amanat.access.actors import Actor
+from amanat.access.roles import Permission, Role, allows
 from amanat.audit.service import record_event
 from amanat.core.clock import utcnow
 from amanat.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from amanat.core.ids import new_id
 from amanat.core.logging import get_logger
-from amanat.identity.actors import Actor
 from amanat.identity.models import ACCOUNT_STATUSES_IN_USE, ApiToken, CustomerAccount, User
-from amanat.identity.roles import Permission, Role, allows
 from amanat.identity.tokens import new_secret_token, token_digest
 
 

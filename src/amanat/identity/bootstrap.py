@@ -11,15 +11,15 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from amanat.access.actors import OPERATOR
+from amanat.access.roles import Role
 from amanat.audit.service import record_event
 from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
 from amanat.core.ids import new_id
 from amanat.core.settings import Settings
 from amanat.identity.accounts import platform_account
-from amanat.identity.actors import OPERATOR
 from amanat.identity.models import User
-from amanat.identity.roles import Role
 from amanat.identity.tokens import issue_one_time_token
 from amanat.identity.users import invite_link, invite_user
 

@@ -24,15 +24,15 @@ from typing import NamedTuple
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from amanat.access.actors import Actor
+from amanat.access.roles import ACCOUNT_ROLES, Permission, Role
 from amanat.audit.service import record_event
 from amanat.core.crypto import MasterKeyring
 from amanat.core.errors import AmanatError, Forbidden, InvalidInput
 from amanat.core.settings import Settings
 from amanat.identity import users
 from amanat.identity.accounts import get_account_for
-from amanat.identity.actors import Actor
 from amanat.identity.models import User
-from amanat.identity.roles import ACCOUNT_ROLES, Permission, Role
 from amanat.people.service import PersonEntry, cnic_index, email_index, validate_person_entry
 from amanat.people.validation import given_address
 

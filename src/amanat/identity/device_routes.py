@@ -17,15 +17,15 @@ from amanat.activity.service import EVENT_KINDS, OUTCOMES, TEMPLATE_DIR
 from amanat.identity import devices, not_me
 from amanat.identity.api import session_out
 from amanat.identity.api_tokens import ApiScope
-from amanat.identity.auth import (
+from amanat.identity.pages import _require_anonymous_csrf
+from amanat.identity.schemas import CountOut, SessionOut
+from amanat.web.auth import (
     ANONYMOUS_CSRF_COOKIE,
     SignedIn,
     UserSupervisor,
     new_anonymous_csrf,
     require_scope,
 )
-from amanat.identity.pages import _require_anonymous_csrf
-from amanat.identity.schemas import CountOut, SessionOut
 from amanat.web.deps import DbSession
 from amanat.web.templating import add_template_dir, render
 

@@ -15,6 +15,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from amanat.access.actors import Actor
+from amanat.access.roles import Permission
 from amanat.activity.service import (
     DayCount,
     DeviceView,
@@ -27,9 +29,7 @@ from amanat.activity.service import (
     session_activity,
 )
 from amanat.core.errors import Forbidden, NotFound
-from amanat.identity.actors import Actor
 from amanat.identity.models import User, UserSession
-from amanat.identity.roles import Permission
 from amanat.identity.sessions import end_all_sessions, end_session, list_sessions
 from amanat.identity.users import get_user_for
 

@@ -14,12 +14,12 @@ from fastapi import APIRouter, File, Query, UploadFile
 from pydantic import BaseModel
 
 from amanat.core.errors import AmanatError
-from amanat.identity.auth import Keyring, UserSupervisor
 from amanat.identity.bulk_import import (
     MAX_IMPORT_BYTES,
     import_users,
     parse_import_file,
 )
+from amanat.web.auth import Keyring, UserSupervisor
 from amanat.web.deps import CurrentSettings, DbSession
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])

@@ -17,8 +17,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from amanat.access.roles import Role
 from amanat.core.db import Base, UTCDateTime
-from amanat.identity.roles import Role
 
 
 def _enum(*values: str, name: str) -> Enum:

@@ -12,13 +12,20 @@ from fastapi import APIRouter, Form, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import RedirectResponse, Response
 
+from amanat.access.actors import Actor
+from amanat.access.roles import ACCOUNT_ROLES, PLATFORM_ROLES, Permission, Role
 from amanat.activity.context import RequestCtx, set_device_cookie
 from amanat.activity.service import EVENT_KINDS, OUTCOMES
 from amanat.core.crypto import MasterKeyring
 from amanat.core.errors import AmanatError, Forbidden, InvalidInput, TooManyRequests
-from amanat.identity import accounts, devices, directory, signin, users
-from amanat.identity.actors import Actor
-from amanat.identity.auth import (
+from amanat.identity import accounts, devices, signin, users
+from amanat.identity.password_policy import MIN_LENGTH_SINGLE_FACTOR
+from amanat.identity.schemas import Strict
+from amanat.identity.sessions import list_sessions
+from amanat.people.forms import PersonForm, person_fields_context
+from amanat.people.service import create_person, read_person
+from amanat.supervision import directory
+from amanat.web.auth import (
     ANONYMOUS_CSRF_COOKIE,
     AnySession,
     EnrollingUser,
@@ -32,12 +39,6 @@ from amanat.identity.auth import (
     new_anonymous_csrf,
     set_session_cookie,
 )
-from amanat.identity.password_policy import MIN_LENGTH_SINGLE_FACTOR
-from amanat.identity.person_form import PersonForm, person_fields_context
-from amanat.identity.roles import ACCOUNT_ROLES, PLATFORM_ROLES, Permission, Role
-from amanat.identity.schemas import Strict
-from amanat.identity.sessions import list_sessions
-from amanat.people.service import create_person, read_person
 from amanat.web.deps import CurrentSettings, DbSession
 from amanat.web.templating import add_template_dir, render
 

@@ -1,9 +1,9 @@
 """Admin doors to the people of one's own account: search (JSON and HTML), a CSV download, and
-corrections of a user's personal data (JSON and HTML, `amanat.identity.corrections`).
+corrections of a user's personal data (JSON and HTML, `amanat.supervision.corrections`).
 
 A searched value travels in a POST body, never in the URL (ASVS V14.2.1: no personal data in
 URLs, where access logs, proxies and browser history would keep it). Results and downloads are
-masked users of the actor's own account (`amanat.identity.directory`); each search and each
+masked users of the actor's own account (`amanat.supervision.directory`); each search and each
 download is audited with counts and field names, never values.
 """
 
@@ -18,17 +18,17 @@ from starlette.responses import Response
 
 from amanat.core.clock import utcnow
 from amanat.core.errors import AmanatError, InvalidInput
-from amanat.identity import corrections, directory
 from amanat.identity.api_tokens import ApiScope
-from amanat.identity.auth import Authenticated, Keyring, UserSupervisor, require_scope
-from amanat.identity.corrections import REASON_LABELS, CorrectionReason
-from amanat.identity.directory import MaskedUser
-from amanat.identity.person_form import PersonForm
 from amanat.identity.schemas import Strict, UserOut
 from amanat.people.export import CSV_MEDIA_TYPE, csv_document
+from amanat.people.forms import PersonForm
 from amanat.people.reveal import FIELD_LABELS
 from amanat.people.schemas import CNIC_INPUT_MAX, AddressIn, PersonSearchIn
 from amanat.people.validation import EMAIL_MAX, FULL_NAME_MAX, PHONE_INPUT_MAX
+from amanat.supervision import corrections, directory
+from amanat.supervision.corrections import REASON_LABELS, CorrectionReason
+from amanat.supervision.directory import MaskedUser
+from amanat.web.auth import Authenticated, Keyring, UserSupervisor, require_scope
 from amanat.web.deps import CurrentSettings, DbSession
 from amanat.web.templating import environment, render
 

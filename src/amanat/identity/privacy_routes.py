@@ -15,19 +15,11 @@ from pydantic import BaseModel, Field, model_validator
 from starlette.responses import Response
 
 from amanat.core.errors import AmanatError, InvalidInput
-from amanat.identity import reveals, self_service
+from amanat.identity import self_service
 from amanat.identity.api_tokens import ApiScope
-from amanat.identity.auth import (
-    ANONYMOUS_CSRF_COOKIE,
-    Authenticated,
-    Keyring,
-    SignedIn,
-    new_anonymous_csrf,
-    require_scope,
-)
 from amanat.identity.pages import _require_anonymous_csrf
-from amanat.identity.person_form import AddressForm
 from amanat.identity.schemas import Strict
+from amanat.people.forms import AddressForm
 from amanat.people.profile import CHANGE_VALID_FOR
 from amanat.people.reveal import (
     FIELD_LABELS,
@@ -41,6 +33,15 @@ from amanat.people.reveal import (
 )
 from amanat.people.schemas import AddressIn, PersonOut
 from amanat.people.validation import EMAIL_MAX, FULL_NAME_MAX, PHONE_INPUT_MAX, PK_PROVINCES
+from amanat.supervision import reveals
+from amanat.web.auth import (
+    ANONYMOUS_CSRF_COOKIE,
+    Authenticated,
+    Keyring,
+    SignedIn,
+    new_anonymous_csrf,
+    require_scope,
+)
 from amanat.web.deps import CurrentSettings, DbSession
 from amanat.web.templating import render
 

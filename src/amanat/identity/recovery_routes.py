@@ -15,12 +15,12 @@ from starlette.responses import Response
 from amanat.activity.context import RequestCtx
 from amanat.core.errors import AmanatError, InvalidInput
 from amanat.identity import recovery, signup
-from amanat.identity.auth import Keyring
 from amanat.identity.pages import _address, _anonymous_form, _require_anonymous_csrf
 from amanat.identity.password_policy import MIN_LENGTH_SINGLE_FACTOR
-from amanat.identity.person_form import PersonForm, person_fields_context
 from amanat.identity.schemas import Strict
+from amanat.people.forms import PersonForm, person_fields_context
 from amanat.people.schemas import IdentityFieldsIn
+from amanat.web.auth import Keyring
 from amanat.web.deps import CurrentSettings, DbSession
 
 RESET_REQUESTED = (

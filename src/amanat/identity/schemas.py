@@ -6,8 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from amanat.access.roles import Role
 from amanat.identity.accounts import ReactivationReason, SuspensionReason
-from amanat.identity.roles import Role
 from amanat.people.schemas import IdentityFieldsIn
 
 

@@ -13,6 +13,7 @@ from typing import Literal
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from amanat.access.roles import ROLES_THAT_ALWAYS_NEED_MFA, Role
 from amanat.activity.service import RequestContext, record_security_event, record_sign_in
 from amanat.audit.service import AuditActor, record_event
 from amanat.core.clock import utcnow
@@ -30,7 +31,6 @@ from amanat.identity.models import CustomerAccount, RecoveryCode, User, UserSess
 from amanat.identity.not_me import alert_new_device
 from amanat.identity.password_policy import is_on_common_list, normalize_password
 from amanat.identity.reauthentication import check_current_password, report_lock
-from amanat.identity.roles import ROLES_THAT_ALWAYS_NEED_MFA, Role
 from amanat.identity.secrets_at_rest import open_secret, seal_secret
 from amanat.identity.sessions import end_all_sessions, start_session
 from amanat.identity.tokens import consume_one_time_token, peek_one_time_token

@@ -22,6 +22,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from amanat.access.roles import Role
 from amanat.audit.service import AuditActor, record_event
 from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
@@ -40,7 +41,6 @@ from amanat.identity.password_policy import (
     normalize_password,
 )
 from amanat.identity.recovery import ALLOWANCE_WINDOW, allowance_key, spend_allowance
-from amanat.identity.roles import Role
 from amanat.identity.tokens import consume_one_time_token, issue_one_time_token, peek_one_time_token
 from amanat.identity.users import normalize_username
 from amanat.people.service import (

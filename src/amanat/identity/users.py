@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from amanat.access.actors import Actor
+from amanat.access.roles import ACCOUNT_ROLES, PLATFORM_ROLES, Permission, Role
 from amanat.activity.service import EventKind, forget_user_activity, record_security_event
 from amanat.audit.service import AuditEntry, record_event, record_events
 from amanat.comms.outbox import queue_emails
@@ -21,10 +23,8 @@ from amanat.core.ids import new_id
 from amanat.core.settings import Settings
 from amanat.identity import throttle
 from amanat.identity.accounts import get_account_for
-from amanat.identity.actors import Actor
 from amanat.identity.mail import identity_email
 from amanat.identity.models import ApiToken, CustomerAccount, RecoveryCode, User
-from amanat.identity.roles import ACCOUNT_ROLES, PLATFORM_ROLES, Permission, Role
 from amanat.identity.sessions import end_all_sessions
 from amanat.identity.tokens import issue_first_one_time_tokens
 from amanat.people.service import (

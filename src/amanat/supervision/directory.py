@@ -16,13 +16,13 @@ from typing import Literal, get_args
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from amanat.access.actors import Actor
+from amanat.access.roles import Permission
 from amanat.audit.service import record_event
 from amanat.core.crypto import MasterKeyring
 from amanat.core.errors import Forbidden, InvalidInput, NotFound
 from amanat.identity import users
-from amanat.identity.actors import Actor
 from amanat.identity.models import User
-from amanat.identity.roles import Permission
 from amanat.people.search import search_people
 from amanat.people.service import read_person
 

@@ -19,15 +19,15 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
+from amanat.access.actors import Actor
+from amanat.access.roles import Permission
 from amanat.activity.context import request_context
 from amanat.activity.service import note_session_use
 from amanat.core.crypto import MasterKeyring
 from amanat.core.errors import Forbidden, Unauthenticated
 from amanat.core.settings import Settings
-from amanat.identity.actors import Actor
 from amanat.identity.api_tokens import ApiScope, effective_scopes, resolve_api_token
 from amanat.identity.models import ApiToken, User, UserSession
-from amanat.identity.roles import Permission
 from amanat.identity.sessions import resolve_session
 from amanat.identity.signin import mfa_required
 from amanat.web.deps import DbSession, app_state

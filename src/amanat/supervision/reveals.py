@@ -22,13 +22,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from amanat.access.actors import Actor
+from amanat.access.roles import PLATFORM_ROLES, Permission, Role
 from amanat.audit.service import record_event
 from amanat.core.crypto import MasterKeyring
 from amanat.core.errors import AmanatError, Forbidden, InvalidInput, NotFound
 from amanat.core.settings import Settings
-from amanat.identity.actors import Actor
 from amanat.identity.models import User
-from amanat.identity.roles import PLATFORM_ROLES, Permission, Role
 from amanat.identity.users import get_user_for
 from amanat.people.reveal import (
     FIELD_LABELS,

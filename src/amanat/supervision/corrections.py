@@ -23,14 +23,14 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from amanat.access.actors import Actor
+from amanat.access.roles import Permission, Role
 from amanat.audit.service import record_event
 from amanat.core.crypto import MasterKeyring
 from amanat.core.errors import Forbidden, InvalidInput, NotFound
 from amanat.core.settings import Settings
-from amanat.identity.actors import Actor
 from amanat.identity.mail import send_identity_mail
 from amanat.identity.models import User
-from amanat.identity.roles import Permission, Role
 from amanat.identity.users import get_user_for
 from amanat.people.reveal import FIELD_LABELS
 from amanat.people.service import PersonData, read_person, update_person

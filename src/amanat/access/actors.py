@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from amanat.access.roles import Permission, Role, allows, is_platform_role
 from amanat.audit.service import AuditActor
 from amanat.core.errors import Forbidden
-from amanat.identity.roles import Permission, Role, allows, is_platform_role
 
 
 @dataclass(frozen=True)
