@@ -76,8 +76,7 @@ async def _create_members(data_dir: Path, count: int) -> tuple[Member, ...]:
     from amanat.core.runtime import open_runtime
     from amanat.core.settings import Settings
     from amanat.identity.accounts import create_customer_account, set_members_need_mfa
-    from amanat.identity.signin import accept_invite
-    from amanat.identity.users import invite_user
+    from amanat.identity.invitations import accept_invite, invite_user
 
     settings = Settings(
         environment="production",

@@ -48,7 +48,7 @@ class Dataset:
 
 def synthetic_entry(number: int) -> Any:
     """Person `number`'s fields: every optional field given, so every index is exercised."""
-    from amanat.people.service import PersonEntry
+    from amanat.people.registry import PersonEntry
 
     province = number % len(_PROVINCES)
     return PersonEntry(
@@ -78,7 +78,7 @@ async def create_synthetic_people(
 ) -> None:
     """Store people `numbers` through `create_people`, one transaction per batch."""
     from amanat.core.db import unit_of_work
-    from amanat.people.service import create_people
+    from amanat.people.registry import create_people
 
     started = time.perf_counter()
     for first in range(numbers.start, numbers.stop, BUILD_BATCH):

@@ -118,7 +118,9 @@ def import_100k_s() -> list[Measurement]:
 
 
 async def _audit_verify_rate(data_dir: Path) -> tuple[float, int]:
-    from amanat.audit.service import AuditActor, record_event, verify_chain
+    from amanat.audit.actors import AuditActor
+    from amanat.audit.chain import verify_chain
+    from amanat.audit.records import record_event
     from amanat.core.db import unit_of_work
     from amanat.core.ids import new_id
     from amanat.core.runtime import open_runtime

@@ -6,6 +6,7 @@ import pytest
 
 from amanat.activity import agents
 from amanat.activity.agents import MAX_AGENT_CHARS, UNKNOWN_AGENT, parse_agent
+from amanat.activity.vocabulary import DEVICE_TYPES
 from tests.activity.helpers import (
     CHROME_ANDROID_PHONE,
     CHROME_ANDROID_TABLET,
@@ -59,7 +60,7 @@ def test_real_agents_are_parsed_into_browser_os_and_device_type(
 )
 def test_empty_malformed_and_huge_agents_are_handled(agent: str | None) -> None:
     parsed = parse_agent(agent)
-    assert parsed.device_type in agents.DEVICE_TYPES
+    assert parsed.device_type in DEVICE_TYPES
     for name in (parsed.browser, parsed.os):
         assert 0 < len(name) <= agents.NAME_MAX_CHARS
 

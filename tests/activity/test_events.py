@@ -15,7 +15,7 @@ from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
-from amanat.identity.users import reset_user_mfa, unlock_user
+from amanat.identity.user_management import reset_user_mfa, unlock_user
 from amanat.web.app import create_app
 from tests.activity.helpers import (
     CHROME_WINDOWS,

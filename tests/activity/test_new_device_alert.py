@@ -19,7 +19,8 @@ from aiosmtpd.controller import Controller
 from amanat.access.actors import Actor
 from amanat.access.roles import Role
 from amanat.activity.alerts import NEW_DEVICE_CATEGORY, NEW_DEVICE_SUBJECT
-from amanat.comms.delivery import SmtpTransport, deliver_due
+from amanat.comms.delivery import deliver_due
+from amanat.comms.transports import SmtpTransport
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from amanat.activity.models import KnownDevice, SecurityEvent
 from amanat.activity.retention import activity_retention_job, run_activity_retention
-from amanat.comms.delivery import EmlDirectoryTransport
+from amanat.comms.transports import EmlDirectoryTransport
 from amanat.comms.worker import PeriodicJob, run_worker
 from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring

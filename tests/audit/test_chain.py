@@ -15,18 +15,11 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from structlog.testing import capture_logs
 
+from amanat.audit.actors import OPERATOR, AuditActor
+from amanat.audit.chain import GENESIS_HASH, chain_head, log_chain_head, verify_chain
 from amanat.audit.models import AuditRecord
-from amanat.audit.service import (
-    GENESIS_HASH,
-    OPERATOR,
-    AuditActor,
-    chain_head,
-    export_records,
-    list_records,
-    log_chain_head,
-    record_event,
-    verify_chain,
-)
+from amanat.audit.reading import export_records, list_records
+from amanat.audit.records import record_event
 from amanat.core.db import Database, UTCDateTime, sessionmaker_for
 from amanat.core.ids import new_id
 

@@ -11,7 +11,8 @@ from subprocess import CompletedProcess
 
 import pytest
 
-from amanat.audit.service import OPERATOR, record_event
+from amanat.audit.actors import OPERATOR
+from amanat.audit.records import record_event
 from amanat.core.db import unit_of_work
 from amanat.core.ids import new_id
 from amanat.core.runtime import open_runtime

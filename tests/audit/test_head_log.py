@@ -19,6 +19,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from structlog.testing import capture_logs
 
+from amanat.audit.actors import OPERATOR
+from amanat.audit.chain import chain_head, verify_chain
 from amanat.audit.head_log import (
     CHAIN_HEAD_LOGGED,
     HEAD_LOG_CHECK_EVERY,
@@ -26,7 +28,7 @@ from amanat.audit.head_log import (
     log_chain_head_if_due,
 )
 from amanat.audit.models import AuditRecord
-from amanat.audit.service import OPERATOR, chain_head, record_event, verify_chain
+from amanat.audit.records import record_event
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database, create_database, unit_of_work
 from amanat.core.ids import new_id
@@ -34,7 +36,7 @@ from amanat.core.logging import configure_logging
 from amanat.core.migrations import upgrade_database
 from amanat.core.runtime import open_runtime
 from amanat.core.settings import Settings
-from amanat.people.service import create_person
+from amanat.people.registry import create_person
 from amanat.web.app import create_app
 from tests.support.processes import amanat_env
 

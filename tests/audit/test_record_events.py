@@ -7,15 +7,10 @@ import itertools
 
 import pytest
 
-from amanat.audit.service import (
-    AuditActor,
-    AuditEntry,
-    chain_head,
-    list_records,
-    record_event,
-    record_events,
-    verify_chain,
-)
+from amanat.audit.actors import AuditActor
+from amanat.audit.chain import chain_head, verify_chain
+from amanat.audit.reading import list_records
+from amanat.audit.records import AuditEntry, record_event, record_events
 from amanat.core.db import Database
 from amanat.core.ids import new_id
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from amanat.core.runtime import open_runtime
 from amanat.core.settings import Settings
 from amanat.identity.models import User
-from amanat.people.service import PersonData, read_person
+from amanat.people.personal_data import PersonData, read_person
 from tests.support.identity import CNIC, CNIC_DIGITS, PHONE, PHONE_E164, VERIFYING_IDENTITY
 from tests.support.processes import amanat_env, assert_one_line_error, run_amanat
 

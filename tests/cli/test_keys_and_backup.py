@@ -31,18 +31,11 @@ from amanat.core.keys import key_file_path, load_master_keyring, verify_master_k
 from amanat.core.runtime import open_runtime
 from amanat.core.settings import Settings
 from amanat.identity.accounts import create_customer_account
+from amanat.people.blind_index import NAME_WORD_KIND, email_index, find_person_id_by_email
 from amanat.people.models import Person
+from amanat.people.personal_data import PersonData, read_person
+from amanat.people.registry import PersonEntry, create_people, erase_person
 from amanat.people.search import search_people
-from amanat.people.service import (
-    NAME_WORD_KIND,
-    PersonData,
-    PersonEntry,
-    create_people,
-    email_index,
-    erase_person,
-    find_person_id_by_email,
-    read_person,
-)
 from amanat.people.validation import name_words
 from tests.support.processes import AMANAT, amanat_env, assert_one_line_error, run_amanat
 

@@ -23,18 +23,15 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from amanat.comms.delivery import (
-    DEFAULT_SENDER,
-    MAX_ATTEMPTS,
-    RETRY_CAP,
-    EmlDirectoryTransport,
-    SmtpTransport,
-    deliver_due,
-    retry_delay,
-    transport_from_settings,
-)
+from amanat.comms.delivery import MAX_ATTEMPTS, RETRY_CAP, deliver_due, retry_delay
 from amanat.comms.models import OutboxMessage
 from amanat.comms.outbox import due_messages, queue_email
+from amanat.comms.transports import (
+    DEFAULT_SENDER,
+    EmlDirectoryTransport,
+    SmtpTransport,
+    transport_from_settings,
+)
 from amanat.comms.worker import run_worker
 from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring

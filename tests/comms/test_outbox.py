@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from amanat.comms.delivery import EmlDirectoryTransport, deliver_due
+from amanat.comms.delivery import deliver_due
 from amanat.comms.models import OutboxMessage
 from amanat.comms.outbox import (
     decrypt_message,
@@ -16,6 +16,7 @@ from amanat.comms.outbox import (
     purge_sent,
     queue_email,
 )
+from amanat.comms.transports import EmlDirectoryTransport
 from amanat.core.clock import utcnow
 from amanat.core.crypto import DecryptionError, MasterKeyring
 from amanat.core.db import Database, unit_of_work

@@ -24,10 +24,12 @@ from amanat.core.settings import Settings
 from amanat.identity.models import User
 from amanat.identity.secret_rotation import mfa_secrets_not_current, reseal_mfa_secrets
 from amanat.identity.secrets_at_rest import open_secret
+from amanat.people.blind_index import find_person_id_by_email
 from amanat.people.models import PersonKey
+from amanat.people.personal_data import read_person
+from amanat.people.registry import create_person, erase_person
 from amanat.people.reindex import readable_people_to_reindex, reindex_people
 from amanat.people.search import search_people
-from amanat.people.service import create_person, erase_person, find_person_id_by_email, read_person
 from tests.support.identity import make_account, make_user
 
 pytestmark = [pytest.mark.asvs("V11.1.1", "V11.2.2"), pytest.mark.policy("§4 encryption")]

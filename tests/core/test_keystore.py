@@ -18,7 +18,7 @@ from amanat.core.keystore import PersonKey
 from amanat.core.migrations import keystore_head_revision, keystore_status
 from amanat.core.runtime import open_runtime, prepare_database
 from amanat.core.settings import Settings, load_settings
-from amanat.people.service import create_person
+from amanat.people.registry import create_person
 from tests.support.identity import make_account
 from tests.support.processes import amanat_env, run_amanat
 

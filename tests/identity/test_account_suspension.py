@@ -30,10 +30,10 @@ from amanat.identity.accounts import (
     suspend_customer_account,
 )
 from amanat.identity.api_tokens import ApiScope, create_api_token
+from amanat.identity.invitations import invite_user
 from amanat.identity.models import ApiToken, CustomerAccount, OneTimeToken, User, UserSession
 from amanat.identity.sessions import start_session
 from amanat.identity.tokens import issue_one_time_token
-from amanat.identity.users import invite_user
 from tests.support.identity import STRONG_PASSWORD, Person, load_user, make_user, sign_in
 
 pytestmark = [

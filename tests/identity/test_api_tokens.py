@@ -27,7 +27,7 @@ from amanat.identity.api_tokens import (
     revoke_api_token,
 )
 from amanat.identity.models import ApiToken, User
-from amanat.identity.users import suspend_user
+from amanat.identity.user_management import suspend_user
 from tests.support.identity import Person, load_user, sign_in
 
 pytestmark = pytest.mark.policy("§4 access controls")

@@ -21,15 +21,10 @@ from amanat.core.db import Database
 from amanat.core.errors import AmanatError, Forbidden, InvalidInput, NotFound
 from amanat.core.settings import Settings
 from amanat.identity.accounts import platform_account
-from amanat.identity.bulk_import import (
-    MAX_IMPORT_BYTES,
-    MAX_IMPORT_ROWS,
-    ImportReport,
-    import_users,
-    parse_import_file,
-)
+from amanat.identity.bulk_import import ImportReport, import_users
+from amanat.identity.import_file import MAX_IMPORT_BYTES, MAX_IMPORT_ROWS, parse_import_file
 from amanat.identity.models import User
-from amanat.people.service import PersonData, read_person
+from amanat.people.personal_data import PersonData, read_person
 from tests.support.identity import Person, sign_in
 from tests.support.leak_guard import seed
 
@@ -515,7 +510,7 @@ async def test_rows_invited_in_chunks_get_the_same_answers_as_one_by_one(
 async def test_two_new_users_in_one_chunk_cannot_share_a_username_or_an_email(
     database: Database, test_keyring: MasterKeyring, settings: Settings, admin_a: Person
 ) -> None:
-    from amanat.identity.users import Invitation, invite_users
+    from amanat.identity.invitations import Invitation, invite_users
 
     async with database.sessionmaker() as session:
         outcomes = await invite_users(

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from amanat.access.actors import OPERATOR, Actor
-from amanat.audit.service import list_records
+from amanat.audit.reading import list_records
 from amanat.comms.models import OutboxMessage
 from amanat.comms.outbox import EmailMessageData, decrypt_message
 from amanat.core.clock import utcnow
@@ -20,7 +20,7 @@ from amanat.core.db import Database
 from amanat.identity.api_tokens import create_api_token
 from amanat.identity.models import OneTimeToken, SigninThrottle
 from amanat.identity.recovery import RESET_MAILS_PER_USER, RESET_REQUESTS_PER_ADDRESS
-from amanat.identity.users import force_password_change, suspend_user
+from amanat.identity.user_management import force_password_change, suspend_user
 from tests.support.identity import Person, forget_used_totp_steps, load_user, next_totp, sign_in
 
 pytestmark = pytest.mark.policy("§4 user responsibility")

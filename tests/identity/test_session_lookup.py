@@ -17,9 +17,9 @@ from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
 from amanat.identity.accounts import set_members_need_mfa
+from amanat.identity.mfa_enrolment import mfa_required
 from amanat.identity.models import User
 from amanat.identity.sessions import resolve_session, start_session
-from amanat.identity.signin import mfa_required
 from tests.support.identity import make_user
 
 

@@ -20,10 +20,10 @@ from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
-from amanat.identity import hashing, mfa, signin
+from amanat.identity import hashing, mfa, mfa_enrolment, signin
 from amanat.identity.models import RecoveryCode, SigninThrottle, User, UserSession
 from amanat.identity.password_policy import common_passwords, normalize_password
-from amanat.identity.users import suspend_user, unlock_user
+from amanat.identity.user_management import suspend_user, unlock_user
 from tests.support.identity import Person, load_user, make_user, next_totp, sign_in
 
 pytestmark = pytest.mark.policy("§4 access controls")
@@ -350,8 +350,8 @@ async def _with_recovery_codes(
     async with database.sessionmaker() as session:
         user = await session.get(User, person.user_id)
         assert user is not None
-        enrolment = await signin.start_totp_enrolment(session, ring, user=user)
-        codes = await signin.confirm_totp_enrolment(
+        enrolment = await mfa_enrolment.start_totp_enrolment(session, ring, user=user)
+        codes = await mfa_enrolment.confirm_totp_enrolment(
             session, ring, user=user, code=next_totp(enrolment.secret, 0), session_id="none"
         )
         await session.commit()

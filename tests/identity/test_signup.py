@@ -15,16 +15,16 @@ from sqlalchemy import func, select
 
 from amanat.access.actors import OPERATOR
 from amanat.access.roles import Role
-from amanat.audit.service import list_records
+from amanat.audit.reading import list_records
 from amanat.comms.models import OutboxMessage
 from amanat.comms.outbox import EmailMessageData, decrypt_message
 from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
+from amanat.identity.invitations import invite_user
 from amanat.identity.models import CustomerAccount, OneTimeToken, User
 from amanat.identity.signup import SIGNUPS_PER_ADDRESS, WARNINGS_PER_EMAIL
-from amanat.identity.users import invite_user
 from amanat.web.app import create_app
 from tests.support.forms import error_beside, is_required
 from tests.support.identity import (

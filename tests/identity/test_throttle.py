@@ -97,7 +97,7 @@ async def test_an_admin_unlock_lets_the_user_back_in(
     test_keyring: MasterKeyring,
     new_client: Callable[..., httpx.AsyncClient],
 ) -> None:
-    from amanat.identity.users import unlock_user
+    from amanat.identity.user_management import unlock_user
 
     for _ in range(10):
         await _clear_delays(database)

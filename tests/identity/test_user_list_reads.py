@@ -12,7 +12,8 @@ from amanat.access.roles import Role
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
-from amanat.identity.users import Invitation, invite_users, list_users
+from amanat.identity.invitations import Invitation, invite_users
+from amanat.identity.users import list_users
 from tests.support.identity import Person
 
 

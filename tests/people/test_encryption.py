@@ -16,7 +16,8 @@ from sqlalchemy import select, update
 from amanat.core.crypto import DecryptionError, MasterKeyring
 from amanat.core.db import Database
 from amanat.people.models import Person, PersonKey
-from amanat.people.service import PERSON_FIELDS, create_person, read_person
+from amanat.people.personal_data import PERSON_FIELDS, read_person
+from amanat.people.registry import create_person
 from amanat.people.validation import PK_PROVINCES, PostalAddress
 from tests.support.identity import make_account
 

@@ -13,8 +13,8 @@ from amanat.people.masking import (
     mask_full_name,
     mask_phone,
 )
+from amanat.people.personal_data import PersonData
 from amanat.people.schemas import MaskedPersonOut, PersonOut
-from amanat.people.service import PersonData
 from amanat.people.validation import PostalAddress, normalize_phone
 
 pytestmark = [pytest.mark.asvs("V14.2.6"), pytest.mark.policy("§4 access controls")]

@@ -23,8 +23,9 @@ from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
 from amanat.people.models import PendingContactChange
+from amanat.people.personal_data import read_person
 from amanat.people.profile import MAX_CODE_ATTEMPTS
-from amanat.people.service import read_person, update_person
+from amanat.people.registry import update_person
 from tests.support.identity import STRONG_PASSWORD, Person, load_user, sign_in
 
 pytestmark = [pytest.mark.policy("§4 user responsibility"), pytest.mark.asvs("V7.5.1")]

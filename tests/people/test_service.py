@@ -11,16 +11,11 @@ from sqlalchemy import select
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.errors import Conflict, InvalidInput
+from amanat.people.blind_index import email_index, find_person_id_by_email
 from amanat.people.models import Person, PersonNameWord
+from amanat.people.personal_data import read_person
+from amanat.people.registry import create_person, erase_person, update_person
 from amanat.people.search import search_people
-from amanat.people.service import (
-    create_person,
-    email_index,
-    erase_person,
-    find_person_id_by_email,
-    read_person,
-    update_person,
-)
 from amanat.people.validation import PostalAddress
 from tests.support.identity import make_account
 

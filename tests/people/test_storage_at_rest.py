@@ -11,8 +11,9 @@ import pytest
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import create_database
 from amanat.core.migrations import upgrade_database, upgrade_keystore
+from amanat.people.personal_data import read_person
+from amanat.people.registry import create_person, update_person
 from amanat.people.search import search_people
-from amanat.people.service import create_person, read_person, update_person
 from tests.support.identity import make_account
 
 pytestmark = [

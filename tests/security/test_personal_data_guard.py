@@ -9,8 +9,7 @@ import httpx
 import pytest
 
 from amanat.core.logging import get_logger
-from amanat.identity import self_service
-from amanat.people import profile, service
+from amanat.people import profile, registry, self_service
 from tests.support.identity import Person
 from tests.support.leak_guard import (
     LOG_LINE,
@@ -101,8 +100,8 @@ def test_an_html_error_page_is_checked_outside_the_fields_it_gives_back() -> Non
 
 
 def test_the_people_service_is_observed_wherever_it_is_imported() -> None:
-    assert is_observed(service.create_people)
-    assert is_observed(service.update_person)
+    assert is_observed(registry.create_people)
+    assert is_observed(registry.update_person)
     # The names these modules imported before the observers were installed.
     assert is_observed(vars(profile)["update_person"])
     assert is_observed(vars(self_service)["update_person"])

@@ -16,11 +16,11 @@ from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.settings import Settings
-from amanat.identity import signin
+from amanat.identity import invitations, mfa_enrolment
 from amanat.identity.accounts import create_customer_account, platform_account
+from amanat.identity.invitations import invite_user
 from amanat.identity.models import User
-from amanat.identity.users import invite_user
-from amanat.people.service import PersonData, read_person
+from amanat.people.personal_data import PersonData, read_person
 
 STRONG_PASSWORD = "correct horse battery staple orbit"
 
@@ -96,11 +96,11 @@ async def make_user(
         )
         secret: str | None = None
         if activate:
-            await signin.accept_invite(session, ring, settings, token=token, password=password)
+            await invitations.accept_invite(session, ring, settings, token=token, password=password)
             if mfa:
-                enrolment = await signin.start_totp_enrolment(session, ring, user=user)
+                enrolment = await mfa_enrolment.start_totp_enrolment(session, ring, user=user)
                 secret = enrolment.secret
-                await signin.confirm_totp_enrolment(
+                await mfa_enrolment.confirm_totp_enrolment(
                     session, ring, user=user, code=next_totp(secret, 0), session_id="none"
                 )
         await session.commit()

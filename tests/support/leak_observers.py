@@ -2,7 +2,7 @@
 
 They observe and never replace: each wraps the real function, which still runs.
 
-- Seeding: the people service's `create_people` (which `create_person` calls), `update_person`
+- Seeding: the people registry's `create_people` (which `create_person` calls), `update_person`
   and `request_contact_change` record the plaintext they are given, wherever they are imported.
 - Log lines: every line structlog renders (JSON or console, for structlog's own loggers and for
   stdlib records through `ProcessorFormatter`), and every stdlib record handed to handlers.
@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import structlog
 
-from amanat.people.service import PERSON_FIELDS
+from amanat.people.personal_data import PERSON_FIELDS
 from tests.support.leak_guard import ERROR_BODY, LOG_LINE, LeakGuard, active_guard, seed
 
 _MARK = "__observes_personal_data__"
@@ -83,8 +83,8 @@ def _observe_everywhere(module_name: str, name: str, seeder: Seeder) -> None:
 
 
 def _observe_people_service() -> None:
-    _observe_everywhere("amanat.people.service", "create_people", _seed_entries)
-    _observe_everywhere("amanat.people.service", "update_person", _seed_changes)
+    _observe_everywhere("amanat.people.registry", "create_people", _seed_entries)
+    _observe_everywhere("amanat.people.registry", "update_person", _seed_changes)
     _observe_everywhere("amanat.people.profile", "request_contact_change", _seed_contact_change)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from amanat.access.roles import Permission, Role, allows, is_platform_role
-from amanat.audit.service import AuditActor
+from amanat.audit.actors import AuditActor
 from amanat.core.errors import Forbidden
 
 

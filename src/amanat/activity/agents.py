@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
 
 import ua_parser
+
+from amanat.activity.vocabulary import DeviceType
 
 MAX_AGENT_CHARS = 512
 CACHE_SIZE = 4096
@@ -22,8 +23,6 @@ NAME_MAX_CHARS = 40
 VERSION_MAX_CHARS = 16
 UNKNOWN_NAME = "Other"
 
-DeviceType = Literal["desktop", "mobile", "tablet", "bot", "other"]
-DEVICE_TYPES: tuple[DeviceType, ...] = ("desktop", "mobile", "tablet", "bot", "other")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9 ._+-]")
 _BOT_WORDS = ("bot", "crawler", "spider", "slurp")

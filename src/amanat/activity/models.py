@@ -13,8 +13,7 @@ from datetime import datetime
 from sqlalchemy import Enum, ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from amanat.activity.agents import DEVICE_TYPES
-from amanat.activity.events import EVENT_KINDS, OUTCOMES
+from amanat.activity.vocabulary import DEVICE_TYPES, EVENT_KINDS, OUTCOMES
 from amanat.core.db import Base, UTCDateTime
 
 NAME_LENGTH = 40

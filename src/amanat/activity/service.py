@@ -20,8 +20,8 @@ from amanat.activity.alerts import TEMPLATE_DIR, send_new_device_alert
 from amanat.activity.context import EMPTY_CONTEXT, RequestContext
 from amanat.activity.devices import DeviceView, forget_devices, list_devices, sight_device
 from amanat.activity.devices import touch_device as _touch_device
-from amanat.activity.events import EVENT_KINDS, OUTCOMES, SESSION_OPENING, EventKind, Outcome
 from amanat.activity.models import KnownDevice, SecurityEvent
+from amanat.activity.vocabulary import EVENT_KINDS, OUTCOMES, SESSION_OPENING, EventKind, Outcome
 from amanat.core.clock import UTC, utcnow
 from amanat.core.ids import new_id
 

@@ -15,8 +15,10 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from amanat.audit.actors import SYSTEM
+from amanat.audit.chain import lock_chain_head, log_chain_head
 from amanat.audit.models import AuditRecord
-from amanat.audit.service import SYSTEM, lock_chain_head, log_chain_head, record_event
+from amanat.audit.records import record_event
 from amanat.core.clock import UTC
 from amanat.core.db import Database, unit_of_work
 

@@ -8,7 +8,6 @@ nothing the operator typed is printed or logged, only the one-time link.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
 
 import typer
 
@@ -18,8 +17,6 @@ from amanat.core.runtime import open_runtime
 from amanat.core.settings import load_settings
 from amanat.identity.bootstrap import create_platform_admin
 from amanat.people.validation import given_address
-
-app = typer.Typer(help="Platform administrators.", no_args_is_help=True)
 
 # The option that gives each field a refusal can name (the service's field names).
 OPTIONS = {
@@ -45,37 +42,21 @@ def _refusal(exc: AmanatError) -> ConfigurationError:
     return ConfigurationError(f"{option}: {exc.message}" if option else exc.message, code=exc.code)
 
 
-@app.command("create")
 def create(
-    username: Annotated[str, typer.Option(help="Login name of the new administrator.")],
-    email: Annotated[str, typer.Option(help="Their email address.")],
-    full_name: Annotated[
-        str | None,
-        typer.Option("--full-name", "--name", help="Their full name (default: the username)."),
-    ] = None,
-    phone: Annotated[
-        str | None, typer.Option(help="Their phone number (a Pakistani mobile: +92 3XX XXXXXXX).")
-    ] = None,
-    cnic: Annotated[str | None, typer.Option(help="Their CNIC (#####-#######-#).")] = None,
-    address_line1: Annotated[
-        str | None, typer.Option("--address-line1", help="Postal address, first line.")
-    ] = None,
-    address_line2: Annotated[
-        str | None, typer.Option("--address-line2", help="Postal address, second line.")
-    ] = None,
-    city: Annotated[str | None, typer.Option(help="Postal address: city.")] = None,
-    province: Annotated[
-        str | None, typer.Option(help="Postal address: province (in Pakistan) or region.")
-    ] = None,
-    postal_code: Annotated[str | None, typer.Option(help="Postal address: postal code.")] = None,
-    country: Annotated[
-        str | None, typer.Option(help="Postal address: two-letter country code (default PK).")
-    ] = None,
+    *,
+    username: str,
+    email: str,
+    full_name: str | None,
+    phone: str | None,
+    cnic: str | None,
+    address_line1: str | None,
+    address_line2: str | None,
+    city: str | None,
+    province: str | None,
+    postal_code: str | None,
+    country: str | None,
 ) -> None:
-    """Create a platform administrator and print a one-time link to set their password.
-
-    Phone, CNIC and address are optional unless AMANAT_REQUIRE_IDENTITY_FIELDS requires them.
-    """
+    """`amanat admin create` (its options and help are in `amanat.cli.main`)."""
     settings = load_settings()
     address = given_address(
         {

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import TextIO
 
 import typer
 from rich.console import Console
@@ -23,13 +23,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from amanat.audit.service import VerifyReport, export_records, verify_chain
+from amanat.audit.chain import VerifyReport, verify_chain
+from amanat.audit.reading import export_records
 from amanat.core.runtime import open_runtime
 from amanat.core.settings import Settings, load_settings
-
-app = typer.Typer(
-    help="The audit log: verify its hash chain, export its records.", no_args_is_help=True
-)
 
 
 @contextmanager
@@ -55,9 +52,8 @@ def _records(count: int) -> str:
     return f"{count} record" if count == 1 else f"{count} records"
 
 
-@app.command("verify")
 def verify() -> None:
-    """Recompute the whole chain; exit 1 naming the first record changed, removed or moved."""
+    """`amanat audit verify`: exit 1 naming the first record changed, removed or moved."""
     settings = load_settings()
     with _progress_bar("verifying audit chain") as progress:
         report = asyncio.run(_verify(settings, progress))
@@ -75,17 +71,8 @@ async def _verify(settings: Settings, progress: Callable[[int, int], None]) -> V
         await runtime.database.dispose()
 
 
-@app.command("export")
-def export(
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", dir_okay=False, help="Write to this file, not stdout."),
-    ] = None,
-    since: Annotated[
-        int, typer.Option("--since", min=0, help="Only records after this sequence number.")
-    ] = 0,
-) -> None:
-    """Write the audit records as JSON lines, every column, oldest first."""
+def export(*, output: Path | None, since: int) -> None:
+    """`amanat audit export`: to `output`, created owner-only, or to stdout."""
     settings = load_settings()
     if output is None:
         count = _export_to(sys.stdout, settings, since)

@@ -14,7 +14,6 @@ import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -91,16 +90,8 @@ def _copy(source: Path, destination: Path, progress: Callable[[int, int], None] 
         reader.close()
 
 
-def backup(
-    destination: Annotated[
-        Path,
-        typer.Argument(
-            metavar="DEST", dir_okay=False, help="The new backup file (must not exist yet)."
-        ),
-    ],
-) -> None:
-    """Copy the embedded database to DEST, online; keys are never in it (README: Keys and
-    backups)."""
+def backup(destination: Path) -> None:
+    """`amanat backup DEST`: a progress bar on a terminal's stderr, the outcome on stdout."""
     settings = load_settings()
     source = sqlite_database_path(settings)
     console = Console(stderr=True)

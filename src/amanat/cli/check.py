@@ -16,7 +16,7 @@ from amanat.core.tls import TLSFiles, server_ssl_context
 
 
 def check() -> None:
-    """Check the configuration without changing anything; exit 1 if any check fails."""
+    """`amanat check`: one line per check; exit 1 if any fails."""
     try:
         settings = load_settings()
     except ConfigurationError as exc:

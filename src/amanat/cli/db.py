@@ -19,8 +19,6 @@ from amanat.core.migrations import (
 from amanat.core.runtime import ensure_data_dir, refuse_a_lost_key_store
 from amanat.core.settings import Settings, load_settings
 
-app = typer.Typer(help="Database and key store schemas.", no_args_is_help=True)
-
 StatusOf = Callable[[AsyncEngine], Awaitable[SchemaStatus]]
 Upgrade = Callable[[AsyncEngine], Awaitable[None]]
 
@@ -54,9 +52,8 @@ async def _refuse_a_lost_key_store(settings: Settings) -> None:
         await engine.dispose()
 
 
-@app.command("upgrade")
 def upgrade() -> None:
-    """Apply every pending migration, to the database and to the key store."""
+    """`amanat db upgrade`: the database first, then the key store."""
     settings = load_settings()
     if settings.is_sqlite or settings.keystore_url is None:
         ensure_data_dir(settings)
@@ -74,10 +71,8 @@ def upgrade() -> None:
             typer.echo(f"{what} upgraded from {before or 'nothing'} to {after}.")
 
 
-@app.command("status")
 def status() -> None:
-    """Show the schema revisions of the database and the key store beside the code's; exit 1
-    if either is behind."""
+    """`amanat db status`: exit 1 if either schema is behind the code."""
     settings = load_settings()
     main = asyncio.run(_status(settings.resolved_database_url, schema_status))
     keys = asyncio.run(_status(settings.resolved_keystore_url, keystore_status))

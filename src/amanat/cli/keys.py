@@ -12,7 +12,6 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -22,7 +21,6 @@ from amanat.comms.outbox_rotation import queued_mail_not_current
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.keyrotation import (
-    REWRAP_BATCH,
     add_master_key_version,
     data_keys_by_version,
     record_master_key_version,
@@ -40,16 +38,6 @@ from amanat.people.reindex import (
     readable_people_to_reindex,
     reindex_people,
 )
-
-app = typer.Typer(
-    help="Master keys: rotate them, reindex the blind indexes, show where they stand.",
-    no_args_is_help=True,
-)
-
-BatchSize = Annotated[
-    int, typer.Option("--batch-size", min=1, max=10_000, help="Rows per transaction.")
-]
-
 
 # Without a terminal (a pipe, a log), a plain line at most this often says how far it got.
 PLAIN_PROGRESS_EVERY_S = 1.0
@@ -118,27 +106,8 @@ def _rotation_lock(settings: Settings) -> AbstractContextManager[None]:
     return rotation_lock(settings)
 
 
-@app.command("rotate")
-def rotate(
-    rewrap_only: Annotated[
-        bool,
-        typer.Option(
-            "--rewrap-only",
-            help="Add no version; finish moving everything to the current one (after adding "
-            "a version to AMANAT_MASTER_KEY yourself).",
-        ),
-    ] = False,
-    batch_size: BatchSize = REWRAP_BATCH,
-) -> None:
-    """Add a master key version, rewrap every data key under it, reseal MFA secrets, reindex
-    the blind indexes, then retire the old version; exit 1 if an old version had to be kept.
-
-    Stop `amanat serve` and `amanat worker` first (they read the key ring when they start),
-    or restart them right after the new version is added. Rerun after any interruption: a
-    ring with several versions is a rotation under way, and it continues without adding one.
-    Until the old version retires, look-ups also try it, so people not yet reindexed are
-    still found; it retires only once everyone is reindexed.
-    """
+def rotate(*, rewrap_only: bool, batch_size: int) -> None:
+    """`amanat keys rotate`: exit 1 if an old version had to be kept; rerun to continue."""
     settings = load_settings()
     with _rotation_lock(settings):
         finished = asyncio.run(_rotate(settings, rewrap_only=rewrap_only, batch_size=batch_size))
@@ -235,13 +204,8 @@ async def _reindex(database: Database, ring: MasterKeyring, *, batch_size: int) 
         )
 
 
-@app.command("reindex")
-def reindex(batch_size: BatchSize = REWRAP_BATCH) -> None:
-    """Recompute the blind indexes of everyone indexed under an older master version.
-
-    Look-ups find a person indexed under an older version only while that version is in the
-    ring; `amanat keys rotate` reindexes before it retires one, this finishes the job alone.
-    """
+def reindex(*, batch_size: int) -> None:
+    """`amanat keys reindex`: the blind indexes alone, without a rotation."""
     settings = load_settings()
     # One at a time with a rotation, which reindexes too: both would rewrite the same rows.
     with _rotation_lock(settings):
@@ -256,9 +220,8 @@ async def _reindex_only(settings: Settings, batch_size: int) -> None:
         await runtime.database.dispose()
 
 
-@app.command("status")
 def status() -> None:
-    """Show the master key versions and what each one holds."""
+    """`amanat keys status`: one line per master key version, then what is left behind."""
     settings = load_settings()
     lines = asyncio.run(_status(settings))
     typer.echo("\n".join(lines))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Annotated
 
 import typer
 import uvicorn
@@ -17,19 +16,8 @@ from amanat.core.tls import TLS12_CIPHERS, server_ssl_context, tls_files
 from amanat.identity.bootstrap import first_admin_link
 
 
-def serve(
-    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
-    behind_proxy: Annotated[
-        bool,
-        typer.Option(
-            "--behind-proxy",
-            help="Serve plain HTTP to a TLS-terminating proxy listed in AMANAT_TRUSTED_PROXIES.",
-        ),
-    ] = False,
-) -> None:
-    """Serve Amanat (HTTPS with a development certificate unless one is configured)."""
+def serve(*, host: str | None, port: int | None, workers: int | None, behind_proxy: bool) -> None:
+    """`amanat serve`: check everything, then hand over to uvicorn until interrupted."""
     os.umask(0o077)  # the database, keys and certificates are for this user's eyes only
     overrides = {"host": host, "port": port, "workers": workers}
     if behind_proxy:

@@ -13,7 +13,6 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -26,16 +25,8 @@ from amanat.core.db import unit_of_work
 from amanat.core.errors import AmanatError, ConfigurationError
 from amanat.core.runtime import open_runtime
 from amanat.core.settings import Settings, load_settings
-from amanat.identity.bulk_import import (
-    MAX_IMPORT_BYTES,
-    ImportReport,
-    ImportRow,
-    RejectedRow,
-    import_users,
-    parse_import_file,
-)
-
-app = typer.Typer(help="Users of customer accounts.", no_args_is_help=True)
+from amanat.identity.bulk_import import ImportReport, RejectedRow, import_users
+from amanat.identity.import_file import MAX_IMPORT_BYTES, ImportRow, parse_import_file
 
 REPORT_COLUMNS = ("line", "code", "message")
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection, V1.2.10).
@@ -47,31 +38,8 @@ def formula_safe(cell: str) -> str:
     return f"'{cell}" if cell.startswith(FORMULA_TRIGGERS) else cell
 
 
-@app.command("import")
-def import_command(
-    file: Annotated[
-        Path,
-        typer.Argument(
-            dir_okay=False,
-            show_default=False,
-            help="CSV in UTF-8 with the header username,full_name,email and optionally role, "
-            "phone, cnic, address_line1, address_line2, city, province, postal_code, country; "
-            "at most 10,000 rows and 5 MiB.",
-        ),
-    ],
-    account: Annotated[
-        str, typer.Option("--account", help="Id of the customer account to add the users to.")
-    ],
-    atomic: Annotated[
-        bool,
-        typer.Option("--atomic", help="Import nothing unless every row can be imported."),
-    ] = False,
-    report: Annotated[
-        Path | None,
-        typer.Option("--report", dir_okay=False, help="Write the rejected rows to this CSV file."),
-    ] = None,
-) -> None:
-    """Invite one user per row of a CSV file into a customer account; each gets an invite mail."""
+def import_command(file: Path, *, account: str, atomic: bool, report: Path | None) -> None:
+    """`amanat users import`: exit 1 if any row was rejected."""
     settings = load_settings()
     rows = _read_rows(file)
     if report is not None:

@@ -10,7 +10,7 @@ import typer
 
 from amanat.activity.retention import activity_retention_job
 from amanat.audit.head_log import HEAD_LOG_CHECK_EVERY, HEAD_LOG_JOB, log_chain_head_if_due
-from amanat.comms.delivery import MailTransport, transport_from_settings
+from amanat.comms.transports import MailTransport, transport_from_settings
 from amanat.comms.worker import PeriodicJob, run_worker
 from amanat.core.logging import configure_logging
 from amanat.core.runtime import open_runtime
@@ -18,7 +18,7 @@ from amanat.core.settings import Settings, load_settings
 
 
 def worker() -> None:
-    """Deliver queued mail and run the daily retention jobs until interrupted."""
+    """`amanat worker`: deliver queued mail and run the daily jobs until interrupted."""
     os.umask(0o077)  # .eml files, the database and keys are for this user's eyes only
     settings = load_settings()
     configure_logging(settings.log_level)

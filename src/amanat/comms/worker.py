@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from amanat.comms.delivery import DeliveryReport, MailTransport, deliver_due
+from amanat.comms.delivery import DeliveryReport, deliver_due
+from amanat.comms.transports import MailTransport
 from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database

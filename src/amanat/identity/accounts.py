@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.access.actors import Actor
 from amanat.access.roles import Permission
-from amanat.audit.service import record_event
+from amanat.audit.records import record_event
 from amanat.core.clock import utcnow
 from amanat.core.db import keep_loaded
 from amanat.core.errors import Conflict, InvalidInput, NotFound

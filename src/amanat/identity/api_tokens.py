@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.access.actors import Actor
 from amanat.access.roles import Permission, Role, allows
-from amanat.audit.service import record_event
+from amanat.audit.records import record_event
 from amanat.core.clock import utcnow
 from amanat.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from amanat.core.ids import new_id

@@ -13,15 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.access.actors import OPERATOR
 from amanat.access.roles import Role
-from amanat.audit.service import record_event
+from amanat.audit.records import record_event
 from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
 from amanat.core.ids import new_id
 from amanat.core.settings import Settings
 from amanat.identity.accounts import platform_account
+from amanat.identity.invitations import invite_link, invite_user
 from amanat.identity.models import User
 from amanat.identity.tokens import issue_one_time_token
-from amanat.identity.users import invite_link, invite_user
 
 FIRST_ADMIN_USERNAME = "admin"
 
@@ -107,3 +107,7 @@ async def first_admin_link(session: AsyncSession, settings: Settings) -> str | N
         valid_for=timedelta(hours=settings.first_admin_link_valid_hours),
     )
     return invite_link(settings, token)
+
+
+def first_admin_link_lifetime(settings: Settings) -> timedelta:
+    return timedelta(hours=settings.first_admin_link_valid_hours)

@@ -18,7 +18,7 @@ from amanat.identity.password_policy import (
     estimate_strength,
     normalize_password,
 )
-from amanat.people.service import read_person
+from amanat.people.personal_data import read_person
 
 
 async def password_context(

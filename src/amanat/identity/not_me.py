@@ -20,7 +20,8 @@ from amanat.activity.service import (
     record_security_event,
     send_new_device_alert,
 )
-from amanat.audit.service import AuditActor, record_event
+from amanat.audit.actors import AuditActor
+from amanat.audit.records import record_event
 from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
 from amanat.core.settings import Settings
@@ -28,7 +29,7 @@ from amanat.identity import recovery
 from amanat.identity.models import ApiToken, User
 from amanat.identity.sessions import end_all_sessions
 from amanat.identity.tokens import issue_one_time_token
-from amanat.people.service import read_person
+from amanat.people.personal_data import read_person
 
 NOT_ME_LINK_VALID = timedelta(hours=24)
 

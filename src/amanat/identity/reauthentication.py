@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.activity.service import RequestContext, record_security_event
-from amanat.audit.service import record_event
+from amanat.audit.records import record_event
 from amanat.core.crypto import MasterKeyring
 from amanat.core.errors import InvalidInput, TooManyRequests
 from amanat.core.settings import Settings
@@ -21,7 +21,7 @@ from amanat.identity.credentials import password_matches
 from amanat.identity.hashing import run_password_work
 from amanat.identity.mail import send_identity_mail
 from amanat.identity.models import User
-from amanat.people.service import read_person
+from amanat.people.personal_data import read_person
 
 
 async def report_lock(

@@ -15,7 +15,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.activity.service import RequestContext, record_security_event
-from amanat.audit.service import AuditActor, record_event
+from amanat.audit.actors import AuditActor
+from amanat.audit.records import record_event
 from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring, blind_index_key_from, compute_blind_index
 from amanat.core.errors import InvalidInput, TooManyRequests
@@ -32,7 +33,13 @@ from amanat.identity.tokens import (
     issue_one_time_token,
     peek_one_time_token,
 )
-from amanat.people.service import find_person_id_by_email, read_person
+from amanat.people.blind_index import find_person_id_by_email
+from amanat.people.personal_data import read_person
+
+RESET_REQUESTED = (
+    "If an active account matches, we have sent it an email with a link to choose a new "
+    "password. The link works once, for a short time."
+)
 
 log = get_logger("amanat.identity")
 

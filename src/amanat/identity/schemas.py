@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from amanat.access.roles import Role
+from amanat.core.schemas import Strict
 from amanat.identity.accounts import ReactivationReason, SuspensionReason
+from amanat.identity.api_tokens import (
+    DEFAULT_VALID_DAYS,
+    MAX_VALID_DAYS,
+    MIN_VALID_DAYS,
+    NAME_MAX_LENGTH,
+    ApiScope,
+    ApiTokenSummary,
+)
+from amanat.identity.devices import SessionDetails
 from amanat.people.schemas import IdentityFieldsIn
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_max_length=1024)
 
 
 class SigninIn(Strict):
@@ -155,3 +161,82 @@ class StrengthOut(BaseModel):
     score: int
     label: str
     feedback: list[str]
+
+
+def session_out(details: SessionDetails) -> SessionOut:
+    return SessionOut(
+        id=details.id,
+        current=details.current,
+        created_at=details.first_seen_at,
+        last_seen_at=details.last_seen_at,
+        expires_at=details.expires_at,
+        first_seen_at=details.first_seen_at,
+        browser=details.browser,
+        browser_version=details.browser_version,
+        os=details.os,
+        os_version=details.os_version,
+        device_type=details.device_type,
+        ip_network=details.network,
+    )
+
+
+class ApiTokenCreateIn(Strict):
+    name: str = Field(min_length=1, max_length=NAME_MAX_LENGTH)
+    scopes: list[ApiScope] = Field(min_length=1, max_length=len(ApiScope))
+    valid_days: int = Field(
+        default=DEFAULT_VALID_DAYS, ge=MIN_VALID_DAYS, le=MAX_VALID_DAYS, strict=True
+    )
+
+
+class ApiTokenOut(BaseModel):
+    id: str
+    name: str
+    prefix: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
+    expired: bool
+
+
+class ApiTokenCreatedOut(ApiTokenOut):
+    token: str = Field(description="The token itself. Shown this once: store it now.")
+
+
+def api_token_out(summary: ApiTokenSummary) -> ApiTokenOut:
+    return ApiTokenOut(
+        id=summary.id,
+        name=summary.name,
+        prefix=summary.prefix,
+        scopes=list(summary.scopes),
+        created_at=summary.created_at,
+        expires_at=summary.expires_at,
+        last_used_at=summary.last_used_at,
+        expired=summary.expired,
+    )
+
+
+class PasswordResetIn(Strict):
+    login: str = Field(min_length=1, max_length=254)
+
+
+class PasswordResetCompleteIn(Strict):
+    token: str = Field(min_length=16, max_length=128)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class SignupIn(IdentityFieldsIn):
+    account_name: str = Field(min_length=1, max_length=200)
+    username: str = Field(min_length=3, max_length=64)
+    full_name: str = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class VerifyIn(Strict):
+    token: str = Field(min_length=16, max_length=128)
+
+
+class AcceptedOut(BaseModel):
+    status: str
+    detail: str

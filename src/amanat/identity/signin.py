@@ -1,4 +1,4 @@
-"""Signing in and out, invitations accepted, passwords changed, second factors enrolled.
+"""Signing in: the password, then the second factor when the user has one.
 
 Sign-in gives one answer, in comparable time, for unknown users, wrong passwords and
 users who may not sign in (ASVS V6.3.8): nothing tells an attacker which it was.
@@ -7,34 +7,32 @@ users who may not sign in (ASVS V6.3.8): nothing tells an attacker which it was.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Literal
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from amanat.access.roles import ROLES_THAT_ALWAYS_NEED_MFA, Role
 from amanat.activity.service import RequestContext, record_security_event, record_sign_in
-from amanat.audit.service import AuditActor, record_event
+from amanat.audit.actors import AuditActor
+from amanat.audit.records import record_event
 from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import end_read_before_slow_work
-from amanat.core.errors import InvalidInput, TooManyRequests, Unauthenticated
-from amanat.core.ids import new_id
+from amanat.core.errors import TooManyRequests, Unauthenticated
 from amanat.core.logging import get_logger
 from amanat.core.settings import Settings
 from amanat.identity import mfa, throttle
 from amanat.identity.accounts import account_in_use
-from amanat.identity.credentials import password_matches, set_new_password
+from amanat.identity.credentials import password_matches
 from amanat.identity.hashing import hash_password, run_password_work
-from amanat.identity.models import CustomerAccount, RecoveryCode, User, UserSession
+from amanat.identity.mfa_enrolment import mfa_required
+from amanat.identity.models import RecoveryCode, User, UserSession
 from amanat.identity.not_me import alert_new_device
 from amanat.identity.password_policy import is_on_common_list, normalize_password
-from amanat.identity.reauthentication import check_current_password, report_lock
-from amanat.identity.secrets_at_rest import open_secret, seal_secret
-from amanat.identity.sessions import end_all_sessions, start_session
-from amanat.identity.tokens import consume_one_time_token, peek_one_time_token
-from amanat.people.service import find_person_id_by_email
+from amanat.identity.reauthentication import report_lock
+from amanat.identity.secrets_at_rest import open_secret
+from amanat.identity.sessions import start_session
+from amanat.people.blind_index import find_person_id_by_email
 
 log = get_logger("amanat.identity")
 
@@ -50,14 +48,6 @@ class SigninOutcome:
     needs_second_factor: bool
     needs_mfa_enrolment: bool
     must_change_password: bool
-
-
-async def mfa_required(session: AsyncSession, user: User) -> bool:
-    """Staff and account admins always; members when their account says so (default on)."""
-    if user.role in ROLES_THAT_ALWAYS_NEED_MFA:
-        return True
-    account = await session.get(CustomerAccount, user.account_id)
-    return bool(account is None or account.members_need_mfa)
 
 
 # Built once: on every sign-in, building a statement cost more than running it.
@@ -262,168 +252,3 @@ async def _second_factor_matches(
         return False
     unused[index].used_at = utcnow()
     return True
-
-
-async def invite_details(session: AsyncSession, token: str) -> User:
-    row = await peek_one_time_token(session, purpose="invite", token=token)
-    user = await session.get(User, row.user_id)
-    if (
-        user is None
-        or user.status != "invited"
-        or not await account_in_use(session, user.account_id)
-    ):
-        raise InvalidInput("This link is not valid any more.", code="link_invalid")
-    return user
-
-
-async def accept_invite(
-    session: AsyncSession, ring: MasterKeyring, settings: Settings, *, token: str, password: str
-) -> User:
-    """Set the first password through an invitation link; the link is then used up."""
-    user = await invite_details(session, token)
-    await set_new_password(session, ring, settings, user, password)
-    await consume_one_time_token(session, purpose="invite", token=token)
-    user.status = "active"
-    await record_event(
-        session,
-        actor=AuditActor(user.id, user.role.value),
-        action="user.invite_accept",
-        account_id=user.account_id,
-        target_type="user",
-        target_id=user.id,
-    )
-    return user
-
-
-async def change_password(
-    session: AsyncSession,
-    ring: MasterKeyring,
-    settings: Settings,
-    *,
-    user: User,
-    current_session_id: str,
-    current_password: str,
-    new_password: str,
-    end_other_sessions: bool = True,
-    context: RequestContext | None = None,
-) -> int:
-    """Change one's own password, giving the current one (V6.2.3); other sessions end.
-
-    Wrong current passwords count as failed sign-ins of the user (throttled, then locked).
-    """
-    await check_current_password(session, ring, settings, user, current_password, context=context)
-    await set_new_password(session, ring, settings, user, new_password)
-    await throttle.clear(session, throttle.login_key(ring, user.username))
-    ended = 0
-    if end_other_sessions:
-        ended = await end_all_sessions(session, user.id, keep_session_id=current_session_id)
-    await record_event(
-        session,
-        actor=AuditActor(user.id, user.role.value),
-        action="user.password_change",
-        account_id=user.account_id,
-        target_type="user",
-        target_id=user.id,
-        details={"sessions_ended": ended},
-    )
-    await record_security_event(
-        session,
-        kind="password_change",
-        user_id=user.id,
-        account_id=user.account_id,
-        context=context,
-        session_id=current_session_id,
-    )
-    return ended
-
-
-@dataclass(frozen=True)
-class TotpEnrolment:
-    secret: str
-    uri: str
-    qr_data_uri: str
-
-
-async def start_totp_enrolment(
-    session: AsyncSession, ring: MasterKeyring, *, user: User
-) -> TotpEnrolment:
-    """A new seed, kept sealed on the user until a first code proves the app has it."""
-    if user.mfa_enabled_at is not None:
-        raise InvalidInput("A second factor is already set up.", code="mfa_already_enabled")
-    secret = mfa.new_totp_secret()
-    user.totp_secret = seal_secret(ring, user_id=user.id, column="totp_secret", secret=secret)
-    user.totp_last_step = None
-    await session.flush()
-    uri = mfa.provisioning_uri(secret, account_label=user.username)
-    return TotpEnrolment(secret=secret, uri=uri, qr_data_uri=mfa.qr_code_data_uri(uri))
-
-
-async def pending_totp_enrolment(ring: MasterKeyring, user: User) -> TotpEnrolment | None:
-    if user.totp_secret is None or user.mfa_enabled_at is not None:
-        return None
-    secret = open_secret(ring, user_id=user.id, column="totp_secret", sealed=user.totp_secret)
-    uri = mfa.provisioning_uri(secret, account_label=user.username)
-    return TotpEnrolment(secret=secret, uri=uri, qr_data_uri=mfa.qr_code_data_uri(uri))
-
-
-async def confirm_totp_enrolment(
-    session: AsyncSession,
-    ring: MasterKeyring,
-    *,
-    user: User,
-    code: str,
-    session_id: str,
-    context: RequestContext | None = None,
-) -> list[str]:
-    """Turn MFA on with a first valid code; returns the 10 recovery codes, shown once."""
-    if user.totp_secret is None or user.mfa_enabled_at is not None:
-        raise InvalidInput("Start the set-up again.", code="mfa_enrolment_missing")
-    secret = open_secret(ring, user_id=user.id, column="totp_secret", sealed=user.totp_secret)
-    step = mfa.verify_totp(secret, code, last_used_step=user.totp_last_step)
-    if step is None:
-        raise InvalidInput(
-            "That code is not right. Check the time on your device.",
-            code="mfa_code_wrong",
-            field="code",
-        )
-    user.totp_last_step = step
-    user.mfa_enabled_at = utcnow()
-    codes = mfa.new_recovery_codes()
-    await session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-    for code_text in codes:
-        session.add(
-            RecoveryCode(
-                id=new_id(),
-                account_id=user.account_id,
-                user_id=user.id,
-                code_hash=mfa.hash_recovery_code(code_text),
-            )
-        )
-    # A factor change ends the other sessions (ASVS V7.4.3).
-    await end_all_sessions(session, user.id, keep_session_id=session_id)
-    await record_event(
-        session,
-        actor=AuditActor(user.id, user.role.value),
-        action="user.mfa_enable",
-        account_id=user.account_id,
-        target_type="user",
-        target_id=user.id,
-    )
-    await record_security_event(
-        session,
-        kind="mfa_change",
-        user_id=user.id,
-        account_id=user.account_id,
-        context=context,
-        session_id=session_id,
-    )
-    await session.flush()
-    return codes
-
-
-def first_admin_link_lifetime(settings: Settings) -> timedelta:
-    return timedelta(hours=settings.first_admin_link_valid_hours)
-
-
-def is_staff_or_admin(role: Role) -> bool:
-    return role in ROLES_THAT_ALWAYS_NEED_MFA

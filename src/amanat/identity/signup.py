@@ -23,7 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.access.roles import Role
-from amanat.audit.service import AuditActor, record_event
+from amanat.audit.actors import AuditActor
+from amanat.audit.records import record_event
 from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
 from amanat.core.errors import Conflict, InvalidInput, NotFound, TooManyRequests
@@ -43,17 +44,21 @@ from amanat.identity.password_policy import (
 from amanat.identity.recovery import ALLOWANCE_WINDOW, allowance_key, spend_allowance
 from amanat.identity.tokens import consume_one_time_token, issue_one_time_token, peek_one_time_token
 from amanat.identity.users import normalize_username
-from amanat.people.service import (
-    PersonEntry,
+from amanat.people.blind_index import (
     cnic_index,
-    create_person,
     email_index,
     find_person_id_by_cnic,
     find_person_id_by_email,
-    read_person,
-    validate_person_entry,
 )
+from amanat.people.personal_data import read_person
+from amanat.people.registry import PersonEntry, create_person, validate_person_entry
 from amanat.people.validation import normalize_email, normalize_full_name
+
+SIGNUP_ACCEPTED = (
+    "Check your email: we have sent a link to confirm your address. The account is ready "
+    "once the address is confirmed."
+)
+
 
 PURPOSE = "email_verification"
 VERIFICATION_VALID_FOR = timedelta(hours=24)

@@ -14,7 +14,7 @@ address. Rules (ASVS V2.3.1–3, V2.4.1, V6.4.1):
 - uniqueness of the new email is checked at confirmation, not at the request: the request
   would otherwise tell anyone signed in which addresses are registered.
 
-Who may ask and what to mail where is the caller's business (`identity`).
+Who may ask and what to mail where is the caller's business (`amanat.people.self_service`).
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ from amanat.core.crypto import (
 from amanat.core.errors import InvalidInput, TooManyRequests
 from amanat.core.ids import new_id
 from amanat.people.models import PendingContactChange
+from amanat.people.personal_data import PersonData, read_person
+from amanat.people.registry import update_person
 from amanat.people.sealing import PersonSeal, person_seal
-from amanat.people.service import PersonData, read_person, update_person
 from amanat.people.validation import normalize_email, normalize_phone
 
 _TABLE = PendingContactChange.__tablename__

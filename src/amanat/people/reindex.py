@@ -21,8 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from amanat.core.batches import BatchOutcome, run_in_batches
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
+from amanat.people.blind_index import reindex_loaded_people
 from amanat.people.models import Person, PersonKey
-from amanat.people.service import read_people, reindex_loaded_people
+from amanat.people.personal_data import read_people
 
 REINDEX_BATCH = 200
 

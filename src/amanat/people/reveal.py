@@ -22,14 +22,15 @@ from typing import Literal, get_args
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from amanat.audit.service import AuditActor, record_event
+from amanat.audit.actors import AuditActor
+from amanat.audit.records import record_event
 from amanat.core.clock import utcnow
 from amanat.core.crypto import DecryptionError, MasterKeyring
 from amanat.core.errors import Forbidden, InvalidInput, NotFound, TooManyRequests
 from amanat.core.ids import new_id
 from amanat.people.models import PersonalDataAccess
+from amanat.people.personal_data import PersonData, read_person
 from amanat.people.sealing import person_seal
-from amanat.people.service import PersonData, read_person
 from amanat.people.validation import PostalAddress, clean_text
 
 _TABLE = PersonalDataAccess.__tablename__

@@ -6,9 +6,14 @@ the same answer and the same error code.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from amanat.people.service import PersonData
+from amanat.core.schemas import Strict
+from amanat.people.data_access import DataAccessView
+from amanat.people.personal_data import PersonData
+from amanat.people.self_service import MyProfile
 from amanat.people.validation import (
     ADDRESS_LINE_MAX,
     CITY_MAX,
@@ -132,3 +137,77 @@ class PersonSearchIn(_Input):
     def criterion(self) -> str:
         """The name of the one field given (for the audit record: never the value)."""
         return next(key for key in ("email", "phone", "cnic", "name") if getattr(self, key))
+
+
+class DataAccessOut(BaseModel):
+    when: datetime
+    who: str
+    role: str
+    field: str
+    purpose: str
+    purpose_label: str
+    reason: str | None
+
+    @classmethod
+    def of(cls, view: DataAccessView) -> DataAccessOut:
+        return cls(
+            when=view.at,
+            who=view.who,
+            role=view.role,
+            field=view.field,
+            purpose=view.purpose,
+            purpose_label=view.purpose_label,
+            reason=view.reason,
+        )
+
+
+class PendingChangeOut(BaseModel):
+    field: str
+    new_value: str
+    expires_at: datetime
+
+
+class ProfileOut(PersonOut):
+    pending: list[PendingChangeOut]
+
+    @classmethod
+    def of(cls, profile: MyProfile) -> ProfileOut:
+        base = PersonOut.from_person(profile.person)
+        return cls(
+            **base.model_dump(),
+            pending=[
+                PendingChangeOut(field=p.field, new_value=p.new_value, expires_at=p.expires_at)
+                for p in profile.pending
+            ],
+        )
+
+
+class ProfileIn(Strict):
+    """The fields given are changed; a new email address waits for confirmation."""
+
+    full_name: str | None = Field(default=None, min_length=1, max_length=FULL_NAME_MAX)
+    address: AddressIn | None = Field(default=None, description="null removes the address.")
+    email: str | None = Field(default=None, max_length=EMAIL_MAX)
+    phone: str | None = Field(
+        default=None,
+        max_length=PHONE_INPUT_MAX,
+        description="null or empty removes the number; a new number is confirmed by a texted code.",
+    )
+    current_password: str | None = Field(
+        default=None, max_length=1024, description="Required to change email or phone."
+    )
+
+    def changes(self) -> dict[str, object]:
+        """The fields the caller sent (an explicit null included), without the password."""
+        return self.model_dump(exclude_unset=True, exclude={"current_password"})
+
+
+class ConfirmIn(Strict):
+    code: str | None = Field(default=None, min_length=6, max_length=16)
+    token: str | None = Field(default=None, min_length=16, max_length=128)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ConfirmIn:
+        if (self.code is None) == (self.token is None):
+            raise ValueError("give either the code or the token")
+        return self

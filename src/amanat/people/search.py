@@ -12,16 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.core.crypto import MasterKeyring
 from amanat.core.errors import InvalidInput
-from amanat.people.models import Person, PersonNameWord
-from amanat.people.service import (
+from amanat.people.blind_index import (
     CNIC_KIND,
     EMAIL_KIND,
     NAME_WORD_KIND,
     PHONE_KIND,
-    PersonData,
     lookup_digests,
-    read_people,
 )
+from amanat.people.models import Person, PersonNameWord
+from amanat.people.personal_data import PersonData, read_people
 from amanat.people.validation import (
     email_lookup_key,
     name_words,

@@ -1,9 +1,10 @@
 """An admin corrects a user's personal data (policy §4: "Admin create users and supervise them").
 
 The CNIC is identity-verification data: a person cannot change it on their profile
-(`self_service`); an admin corrects it here, after checking it. Full name, phone number and
-postal address can be corrected too. The email address cannot: it stays with the person's own
-confirmed change, so no admin can redirect where the account's mail (and password resets) go.
+(`amanat.people.self_service`); an admin corrects it here, after checking it. Full name, phone
+number and postal address can be corrected too. The email address cannot: it stays with the
+person's own confirmed change, so no admin can redirect where the account's mail (and password
+resets) go.
 
 - Reach: only users `users.get_user_for` gives the actor (anyone else is "not found"), and
   only with the right to manage them: MANAGE_USERS in a customer account, MANAGE_STAFF for
@@ -20,20 +21,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.access.actors import Actor
 from amanat.access.roles import Permission, Role
-from amanat.audit.service import record_event
+from amanat.audit.records import record_event
 from amanat.core.crypto import MasterKeyring
 from amanat.core.errors import Forbidden, InvalidInput, NotFound
 from amanat.core.settings import Settings
 from amanat.identity.mail import send_identity_mail
-from amanat.identity.models import User
 from amanat.identity.users import get_user_for
+from amanat.people.personal_data import PersonData, read_person
+from amanat.people.registry import update_person
 from amanat.people.reveal import FIELD_LABELS
-from amanat.people.service import PersonData, read_person, update_person
+
+if TYPE_CHECKING:  # a domain object identity's services hand us; its table is not ours
+    from amanat.identity.models import User
+
 
 CORRECTABLE_FIELDS = ("full_name", "phone", "cnic", "address")
 AUDIT_ACTION = "user.personal_data_correct"

@@ -11,20 +11,22 @@ Searches and exports are audited with counts and field names, never values.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.access.actors import Actor
 from amanat.access.roles import Permission
-from amanat.audit.service import record_event
+from amanat.audit.records import record_event
 from amanat.core.crypto import MasterKeyring
 from amanat.core.errors import Forbidden, InvalidInput, NotFound
 from amanat.identity import users
-from amanat.identity.models import User
+from amanat.people.personal_data import read_person
 from amanat.people.search import search_people
-from amanat.people.service import read_person
+
+if TYPE_CHECKING:  # a domain object identity's services hand us; its table is not ours
+    from amanat.identity.models import User
+
 
 SearchCriterion = Literal["email", "phone", "cnic", "name"]
 # One download holds at most this many users; a larger account is refused, not cut short.
@@ -100,8 +102,7 @@ async def search_users(
     )
     found: list[MaskedUser] = []
     if person_ids:
-        user_ids = await session.scalars(select(User.id).where(User.person_id.in_(person_ids)))
-        for user_id in user_ids.all():
+        for user_id in await users.ids_of_users_holding(session, person_ids):
             try:
                 found.append(await masked_user_for(session, ring, actor, user_id))
             except NotFound:

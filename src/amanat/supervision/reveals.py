@@ -1,5 +1,5 @@
-"""Who may reveal whose personal data, for which purpose (ASVS V8.2.3 field-level rules), and
-the person's own list of who looked at their data.
+"""Who may reveal whose personal data, for which purpose (ASVS V8.2.3 field-level rules). (The
+person's own list of who looked at their data is `amanat.people.data_access`.)
 
 The rule table (policy §4 "access to users' information is limited to authorized admins"):
 
@@ -16,29 +16,27 @@ by `amanat.people.reveal`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.access.actors import Actor
-from amanat.access.roles import PLATFORM_ROLES, Permission, Role
-from amanat.audit.service import record_event
+from amanat.access.roles import Permission, Role
+from amanat.audit.records import record_event
 from amanat.core.crypto import MasterKeyring
 from amanat.core.errors import AmanatError, Forbidden, InvalidInput, NotFound
 from amanat.core.settings import Settings
-from amanat.identity.models import User
-from amanat.identity.users import get_user_for
+from amanat.identity.users import find_user_in_any_account, get_user_for
 from amanat.people.reveal import (
-    FIELD_LABELS,
     PURPOSE_LABELS,
     REVEALABLE_FIELDS,
     Purpose,
     RevealedValue,
-    data_access_of,
     reveal_personal_data,
 )
+
+if TYPE_CHECKING:  # a domain object identity's services hand us; its table is not ours
+    from amanat.identity.models import User
 
 _ACCOUNT_PURPOSES = frozenset({Purpose.ACCOUNT_MANAGEMENT, Purpose.IDENTITY_VERIFICATION})
 PURPOSES_BY_ROLE: dict[Role, frozenset[Purpose]] = {
@@ -47,9 +45,6 @@ PURPOSES_BY_ROLE: dict[Role, frozenset[Purpose]] = {
     Role.PRIVACY_OFFICER: frozenset(Purpose),
     Role.SUPPORT_AGENT: frozenset({Purpose.CUSTOMER_SUPPORT}),
 }
-_PURPOSE_VALUES = frozenset(purpose.value for purpose in Purpose)
-STAFF_NAME = "Amanat staff"
-FORMER_USER = "A former user"
 
 
 def purposes_for(actor: Actor) -> list[Purpose]:
@@ -86,10 +81,8 @@ async def _refuse(
 async def _subject(session: AsyncSession, actor: Actor, user_id: str) -> User:
     """The user whose data the actor asks for, within the actor's reach; else NotFound."""
     if actor.role == Role.PRIVACY_OFFICER:
-        user = await session.get(User, user_id)
-        if user is None or user.status == "erased":
-            raise NotFound("No such user.", code="user_not_found")
-        return user
+        # A privacy officer's reach is every account (policy §4 access, audited per reveal).
+        return await find_user_in_any_account(session, user_id)
     return await get_user_for(session, actor, user_id)
 
 
@@ -170,66 +163,3 @@ async def reveal_user_field(
         may_reveal=True,
         limit_per_hour=settings.reveal_limit_per_hour,
     )
-
-
-@dataclass(frozen=True, repr=False)
-class DataAccessView:
-    """One look at a person's data, as the person reads it."""
-
-    at: datetime
-    who: str
-    role: str
-    field: str
-    field_label: str
-    purpose: str
-    purpose_label: str
-    reason: str | None
-
-    def __repr__(self) -> str:
-        return f"DataAccessView(at={self.at!r}, field={self.field!r})"
-
-
-def _role_label(role: str) -> str:
-    return role.replace("_", " ")
-
-
-async def my_data_access(
-    session: AsyncSession, ring: MasterKeyring, user: User
-) -> list[DataAccessView]:
-    """Who looked at this user's personal data, when, at what and why; newest first.
-
-    Provider staff appear as "Amanat staff" with their role; an admin of the person's own
-    account by username (the person knows who supervises them).
-    """
-    if user.person_id is None:
-        return []
-    accesses = await data_access_of(session, ring, user.person_id)
-    staff_roles = {role.value for role in PLATFORM_ROLES}
-    actor_ids = {a.actor_id for a in accesses if a.actor_role not in staff_roles}
-    names: dict[str, str] = {}
-    if actor_ids:
-        rows = await session.execute(
-            select(User.id, User.username, User.status).where(User.id.in_(actor_ids))
-        )
-        names = {row.id: row.username if row.status != "erased" else FORMER_USER for row in rows}
-    views: list[DataAccessView] = []
-    for access in accesses:
-        staff = access.actor_role in staff_roles
-        purpose_label = (
-            PURPOSE_LABELS[Purpose(access.purpose)]
-            if access.purpose in _PURPOSE_VALUES
-            else access.purpose
-        )
-        views.append(
-            DataAccessView(
-                at=access.at,
-                who=STAFF_NAME if staff else names.get(access.actor_id, FORMER_USER),
-                role=_role_label(access.actor_role),
-                field=access.field,
-                field_label=FIELD_LABELS.get(access.field, access.field),
-                purpose=access.purpose,
-                purpose_label=purpose_label,
-                reason=access.reason,
-            )
-        )
-    return views

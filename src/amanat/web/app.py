@@ -10,9 +10,11 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from amanat.activity import api as activity_api
+from amanat.activity import pages as activity_pages
 from amanat.activity.retention import activity_retention_job
 from amanat.audit.head_log import HEAD_LOG_CHECK_EVERY, HEAD_LOG_JOB, log_chain_head_if_due
-from amanat.comms.delivery import transport_from_settings
+from amanat.comms.transports import transport_from_settings
 from amanat.comms.worker import PeriodicJob, run_worker
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
@@ -20,13 +22,11 @@ from amanat.core.logging import configure_logging
 from amanat.core.runtime import open_runtime
 from amanat.core.settings import Settings, load_settings
 from amanat.identity import api as identity_api
-from amanat.identity import api_token_routes as identity_api_tokens
-from amanat.identity import device_routes as identity_devices
-from amanat.identity import import_routes as identity_import
 from amanat.identity import pages as identity_pages
-from amanat.identity import people_routes as identity_people
-from amanat.identity import privacy_routes as identity_privacy
-from amanat.identity import recovery_routes as identity_recovery
+from amanat.people import api as people_api
+from amanat.people import pages as people_pages
+from amanat.supervision import api as supervision_api
+from amanat.supervision import pages as supervision_pages
 from amanat.web import apidocs, health, home, privacy_policy
 from amanat.web.frontdoor import FrontDoor
 from amanat.web.problems import install_error_handlers
@@ -91,14 +91,18 @@ def create_app(
     app.include_router(health.router)
     app.include_router(home.router)
     app.include_router(privacy_policy.router)
-    app.include_router(identity_import.router)
-    app.include_router(identity_api.router)
-    app.include_router(identity_people.router)
-    app.include_router(identity_pages.router)
-    app.include_router(identity_api_tokens.router)
-    app.include_router(identity_recovery.router)
-    app.include_router(identity_devices.router)
-    app.include_router(identity_privacy.router)
+    # Each room's doors; no two routes overlap, so the order only groups them.
+    for router in (
+        identity_api.router,
+        identity_pages.router,
+        supervision_api.router,
+        supervision_pages.router,
+        people_api.router,
+        people_pages.router,
+        activity_api.router,
+        activity_pages.router,
+    ):
+        app.include_router(router)
     if settings.environment == "development":
         app.include_router(apidocs.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -27,10 +27,11 @@ from amanat.core.crypto import MasterKeyring
 from amanat.core.errors import Forbidden, Unauthenticated
 from amanat.core.settings import Settings
 from amanat.identity.api_tokens import ApiScope, effective_scopes, resolve_api_token
+from amanat.identity.mfa_enrolment import mfa_required
 from amanat.identity.models import ApiToken, User, UserSession
 from amanat.identity.sessions import resolve_session
-from amanat.identity.signin import mfa_required
 from amanat.web.deps import DbSession, app_state
+from amanat.web.templating import render
 
 SESSION_COOKIE = "__Host-amanat_session"
 ANONYMOUS_CSRF_COOKIE = "__Host-amanat_csrf"
@@ -284,3 +285,21 @@ def anonymous_csrf_ok(request: Request, supplied: str) -> bool:
     """Double-submit check for forms shown before sign-in (sign-in, invitation)."""
     cookie = request.cookies.get(ANONYMOUS_CSRF_COOKIE, "")
     return bool(cookie) and hmac.compare_digest(cookie, supplied)
+
+
+def require_anonymous_csrf(request: Request, supplied: str) -> None:
+    """Refuse a pre-sign-in form whose hidden token does not match its cookie."""
+    if not anonymous_csrf_ok(request, supplied):
+        raise Forbidden("The form expired. Reload the page and try again.", code="csrf_failed")
+
+
+def render_anonymous_form(
+    request: Request, template: str, context: dict[str, Any], status: int = 200
+) -> Response:
+    """A form shown without a session, with a double-submit CSRF token (cookie and field)."""
+    token = request.cookies.get(ANONYMOUS_CSRF_COOKIE) or new_anonymous_csrf()
+    response = render(request, template, {**context, "csrf": token}, status_code=status)
+    response.set_cookie(
+        ANONYMOUS_CSRF_COOKIE, token, path="/", secure=True, httponly=True, samesite="strict"
+    )
+    return response

@@ -33,6 +33,12 @@ async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
+def client_address(request: Request) -> str | None:
+    """The caller's address as the front door worked it out (trusted proxies considered)."""
+    address = request.scope.get("state", {}).get("client_address")
+    return str(address) if address is not None else None
+
+
 async def settings_of(request: Request) -> Settings:
     # Dependencies are async even when they never await: FastAPI runs a plain `def` dependency
     # in a worker thread, a thread hop per request.

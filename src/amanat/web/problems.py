@@ -170,3 +170,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AmanatError, _domain_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+
+
+def refusal_for_form(exc: AmanatError) -> AmanatError:
+    """A refusal a form shows beside itself; a server fault goes on to the error handler."""
+    if exc.status >= 500:
+        raise exc
+    return exc
