@@ -115,7 +115,7 @@ async def test_password_change_lock_unlock_and_mfa_changes_are_recorded(
             )
     async with database.sessionmaker() as session:
         await unlock_user(session, test_keyring, OPERATOR, member_a.user_id)
-        await reset_user_mfa(session, OPERATOR, member_a.user_id)
+        await reset_user_mfa(session, test_keyring, OPERATOR, member_a.user_id)
         await session.commit()
 
     recorded = kinds(await events_of(database, member_a.user_id, since=started))

@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.policy("§1 location information")]
 
 PASSWORD = "amber kites drift over seven quiet harbours"
 INVITE_PATH = re.compile(r"/invite/[A-Za-z0-9_\-]+")
+FIREFOX_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
 
 
 def _sign_in(page: Page, base: str, code: str | None = None) -> None:
@@ -66,7 +67,9 @@ def test_a_person_ends_their_other_browsers_session(tmp_path: Path) -> None:
         running_server(tmp_path, env) as server,
         chromium() as browser,
         browser_context(browser) as first_context,
-        browser_context(browser) as second_context,
+        # Another browser, not just another profile: the same browser on the same network
+        # without its cookie is taken for the same device (docs/activity.md).
+        browser_context(browser, user_agent=FIREFOX_LINUX) as second_context,
     ):
         base = server.url
         first = first_context.new_page()
@@ -81,7 +84,7 @@ def test_a_person_ends_their_other_browsers_session(tmp_path: Path) -> None:
         first.get_by_role("button", name="Turn on").click()
         expect(first.locator("ul.codes li")).to_have_count(10)
 
-        # The same person in a second browser profile (a code of the next time step).
+        # The same person in a second browser (a code of the next time step).
         second = second_context.new_page()
         _sign_in(second, base, code=pyotp.TOTP(secret).at(time.time() + 30))
         expect(second).to_have_url(re.compile(r"/account$"))

@@ -57,9 +57,11 @@ def _without_request_id(response: httpx.Response) -> dict[str, object]:
     return body
 
 
-async def _suspend(database: Database, account_id: str, reason: str = "abuse") -> None:
+async def _suspend(
+    database: Database, ring: MasterKeyring, account_id: str, reason: str = "abuse"
+) -> None:
     async with database.sessionmaker() as session:
-        await suspend_customer_account(session, OPERATOR, account_id, reason=reason)
+        await suspend_customer_account(session, ring, OPERATOR, account_id, reason=reason)
         await session.commit()
 
 
@@ -145,11 +147,12 @@ async def test_suspension_ends_every_session_and_api_token_of_the_account_at_onc
 async def test_a_session_or_token_made_during_a_suspension_is_refused_too(
     client: httpx.AsyncClient,
     database: Database,
+    test_keyring: MasterKeyring,
     settings: Settings,
     member_a: Person,
 ) -> None:
     # A sign-in racing the suspension could leave a session or token behind: the gate refuses it.
-    await _suspend(database, member_a.account_id)
+    await _suspend(database, test_keyring, member_a.account_id)
     async with database.sessionmaker() as session:
         user = await session.get(User, member_a.user_id)
         assert user is not None
@@ -173,10 +176,11 @@ async def test_a_session_or_token_made_during_a_suspension_is_refused_too(
 async def test_sign_in_to_a_suspended_account_answers_like_a_wrong_password(
     new_client: Callable[..., httpx.AsyncClient],
     database: Database,
+    test_keyring: MasterKeyring,
     member_a: Person,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    await _suspend(database, member_a.account_id)
+    await _suspend(database, test_keyring, member_a.account_id)
     # The same work on every path: one password verification and one account look-up.
     calls: list[str] = []
     real_matches, real_in_use = signin.password_matches, signin.account_in_use
@@ -266,7 +270,7 @@ async def test_invitation_and_reset_links_do_not_work_while_suspended(
             session, user=user, purpose="password_reset", valid_for=timedelta(minutes=30)
         )
         await session.commit()
-    await _suspend(database, member_a.account_id)
+    await _suspend(database, test_keyring, member_a.account_id)
     issued_before = await _links_of(database, member_a.user_id)
 
     assert (await client.get(f"/invite/{invite}")).status_code == 422
@@ -325,7 +329,7 @@ async def test_verification_of_a_suspended_sign_up_does_not_activate_it(
         await session.commit()
     account_id = owner.account_id
     assert await _account_status(database, account_id) == "pending_verification"
-    await _suspend(database, account_id)
+    await _suspend(database, test_keyring, account_id)
 
     refused = await client.post("/api/v1/signup/verify", json={"token": link})
     assert refused.status_code in (404, 422)  # 404 where sign-up is switched off
@@ -414,7 +418,11 @@ async def test_other_staff_roles_cannot_suspend_accounts(
     async with database.sessionmaker() as session:
         with pytest.raises(Forbidden):
             await suspend_customer_account(
-                session, Actor(staff.user_id, staff.account_id, role), account_a, reason="abuse"
+                session,
+                test_keyring,
+                Actor(staff.user_id, staff.account_id, role),
+                account_a,
+                reason="abuse",
             )
     assert await _account_status(database, account_a) == "active"
 
@@ -518,7 +526,7 @@ async def test_a_contact_confirmation_link_does_not_work_while_suspended(
         match for body in bodies if (match := re.search(r"/confirm-contact/([A-Za-z0-9_-]+)", body))
     )
     link = f"/confirm-contact/{found.group(1)}"
-    await _suspend(database, member_a.account_id)
+    await _suspend(database, test_keyring, member_a.account_id)
     client.cookies.clear()
     assert (await client.get(link)).status_code == 422
     await _reactivate(database, member_a.account_id)

@@ -15,6 +15,7 @@ from amanat.access.actors import OPERATOR, Actor
 from amanat.access.roles import Role
 from amanat.audit.models import AuditRecord
 from amanat.core.clock import utcnow
+from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from amanat.identity import api_tokens
@@ -217,11 +218,15 @@ async def test_a_revoked_token_is_refused_at_once(
 
 @pytest.mark.asvs("V7.4.2")
 async def test_suspending_the_owner_revokes_their_tokens(
-    second_client: httpx.AsyncClient, admin_a: Person, member_a: Person, database: Database
+    second_client: httpx.AsyncClient,
+    admin_a: Person,
+    member_a: Person,
+    database: Database,
+    test_keyring: MasterKeyring,
 ) -> None:
     token_id, token = await _make_token(database, member_a, ApiScope.PROFILE_READ)
     async with database.sessionmaker() as session:
-        await suspend_user(session, _actor(admin_a), member_a.user_id)
+        await suspend_user(session, test_keyring, _actor(admin_a), member_a.user_id)
         await session.commit()
     assert (await _token_row(database, token_id)).revoked_at is not None
     refused = await second_client.get("/api/v1/me", headers=_bearer(token))

@@ -127,7 +127,9 @@ async def test_sign_out_form_ends_the_session(
     csrf = await sign_in(client, member_a, database)
     out = await client.post("/signout", data={"csrf_token": csrf}, headers={"x-csrf-token": ""})
     assert out.status_code == 303
-    assert "cookies" in out.headers["clear-site-data"]
+    assert out.headers["clear-site-data"] == '"cache", "storage"'
+    assert "__Host-amanat_session" not in client.cookies
+    assert "__Host-amanat_device" in client.cookies
     assert (await client.get("/account")).status_code == 303
 
 

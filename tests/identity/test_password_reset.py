@@ -75,7 +75,7 @@ async def test_known_unknown_and_suspended_logins_get_the_same_answer(
     admin_a: Person,
 ) -> None:
     async with database.sessionmaker() as session:
-        await suspend_user(session, OPERATOR, admin_a.user_id)
+        await suspend_user(session, test_keyring, OPERATOR, admin_a.user_id)
         await session.commit()
     logins = [
         member_a.username,
@@ -227,7 +227,7 @@ async def test_a_reset_lifts_the_lock_and_a_forced_change(
     member_a: Person,
 ) -> None:
     async with database.sessionmaker() as session:
-        await force_password_change(session, OPERATOR, member_a.user_id)
+        await force_password_change(session, test_keyring, OPERATOR, member_a.user_id)
         await session.commit()
     for _ in range(10):
         async with database.sessionmaker() as session:
@@ -274,6 +274,7 @@ async def test_reset_requests_from_one_address_are_throttled(
     refused = await _request(client, "someone-else")
     assert refused.status_code == 429
     assert refused.json()["code"] == "reset_throttled"
+    assert refused.headers["retry-after"] == str(refused.json()["retry_after"])
     async with new_client("203.0.113.9") as elsewhere:
         assert (await _request(elsewhere, "someone-else")).status_code == 202
 

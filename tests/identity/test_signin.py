@@ -37,10 +37,10 @@ def _without_request_id(response: httpx.Response) -> dict[str, object]:
 
 @pytest.mark.asvs("V6.3.8", "V6.1.1")
 async def test_unknown_user_wrong_password_and_suspended_user_get_the_same_answer(
-    client: httpx.AsyncClient, database: Database, member_a: Person
+    client: httpx.AsyncClient, database: Database, test_keyring: MasterKeyring, member_a: Person
 ) -> None:
     async with database.sessionmaker() as session:
-        await suspend_user(session, OPERATOR, member_a.user_id)
+        await suspend_user(session, test_keyring, OPERATOR, member_a.user_id)
         await session.commit()
     attempts = [
         {"login": "nobody-here", "password": "whatever whatever whatever"},
@@ -145,7 +145,14 @@ async def test_sign_out_kills_the_session_on_the_server(
     token = client.cookies.get("__Host-amanat_session")
     response = await client.delete("/api/v1/session")
     assert response.status_code == 204
-    assert "cookies" in response.headers["clear-site-data"]
+    # The session cookie expires and the cache and storage are cleared; the device cookie stays
+    # (a blanket "cookies" would make the next sign-in from this browser a "new device").
+    assert response.headers["clear-site-data"] == '"cache", "storage"'
+    expired = [h for h in response.headers.get_list("set-cookie") if "amanat_session=" in h]
+    assert expired
+    assert "max-age=0" in expired[0].lower()
+    assert "__Host-amanat_session" not in client.cookies
+    assert "__Host-amanat_device" in client.cookies
     # Replaying the old cookie after sign-out gets nothing.
     client.cookies.set("__Host-amanat_session", token or "")
     assert (await client.get("/api/v1/me")).status_code == 401
@@ -260,7 +267,7 @@ async def test_every_failed_sign_in_spends_one_argon2_verification_and_gets_one_
         database, test_keyring, settings, account_id=account_a, username="not-yet", activate=False
     )
     async with database.sessionmaker() as session:
-        await suspend_user(session, OPERATOR, suspended.user_id)
+        await suspend_user(session, test_keyring, OPERATOR, suspended.user_id)
         await session.commit()
     stored = {
         person.username: (await load_user(database, person.user_id)).password_hash

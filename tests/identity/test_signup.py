@@ -256,6 +256,8 @@ async def test_sign_ups_from_one_address_are_throttled(
     assert refused.status_code == 429
     assert refused.json()["code"] == "signup_throttled"
     assert refused.json()["retry_after"] > 0
+    assert refused.headers["retry-after"] == str(refused.json()["retry_after"])
+    assert "Try again in " in refused.json()["detail"]
     async with new_client("203.0.113.9") as elsewhere:
         answer = await _signup(elsewhere, username="owner-late", email="late@nimbus.example")
         assert answer.status_code == 202

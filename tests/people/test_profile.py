@@ -99,7 +99,7 @@ async def test_name_and_address_change_at_once(
     ("body", "code"),
     [
         ({"cnic": "35202-1234567-1"}, "invalid_input"),
-        ({"full_name": ""}, "invalid_input"),
+        ({"full_name": ""}, "empty_value"),
         ({"full_name": None}, "invalid_full_name"),
         ({"address": {**ADDRESS, "postal_code": "12"}}, "invalid_postal_code"),
         ({"email": "not an address", "current_password": STRONG_PASSWORD}, "invalid_email"),
@@ -340,6 +340,8 @@ async def test_change_requests_are_capped_per_person(
     capped = await _ask_for(client, "one-more@example.org")
     assert capped.status_code == 429
     assert capped.json()["code"] == "contact_change_throttled"
+    assert capped.headers["retry-after"] == "3600"
+    assert capped.json()["detail"] == "Too many change requests. Try again in 1 hour."
 
 
 @pytest.mark.asvs("V14.2.1")

@@ -280,7 +280,7 @@ async def test_update_checks_uniqueness_and_fields(
             ({"email": "Taken@example.com"}, "email_taken"),
             ({"cnic": "11111-1111111-1"}, "cnic_taken"),
             ({"email": None}, "invalid_email"),
-            ({"full_name": "   "}, "invalid_full_name"),
+            ({"full_name": "   "}, "empty_value"),  # blank is not "no value"
             ({"religion": "none of your business"}, "unknown_field"),
             ({"phone": 3001234567}, "invalid_phone"),
         ):

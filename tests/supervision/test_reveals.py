@@ -297,6 +297,7 @@ async def test_reveals_are_rate_limited_per_actor(
     over = await _reveal(limited_client, subject.user_id)
     assert over.status_code == 429
     assert over.json()["code"] == "reveal_rate_limited"
+    assert over.headers["retry-after"] == str(over.json()["retry_after"])
     assert CNIC not in over.text
     assert await _access_count(database) == 3
     # The limit is the actor's: someone else may still reveal.

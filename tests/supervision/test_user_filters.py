@@ -37,7 +37,7 @@ async def second_member_a(
         database, test_keyring, settings, account_id=account_a, username="member-two"
     )
     async with database.sessionmaker() as session:
-        await suspend_user(session, OPERATOR, person.user_id)
+        await suspend_user(session, test_keyring, OPERATOR, person.user_id)
         await session.commit()
     return person
 

@@ -39,9 +39,10 @@ def chromium() -> Iterator[Browser]:
 
 
 @contextmanager
-def browser_context(browser: Browser) -> Iterator[BrowserContext]:
-    """A fresh, isolated browser profile (own cookies) that trusts the dev certificate."""
-    context = browser.new_context(ignore_https_errors=True)
+def browser_context(browser: Browser, user_agent: str | None = None) -> Iterator[BrowserContext]:
+    """A fresh, isolated browser profile (own cookies) that trusts the dev certificate; it sends
+    `user_agent` instead of Chromium's own when given."""
+    context = browser.new_context(ignore_https_errors=True, user_agent=user_agent)
     context.set_default_timeout(DEFAULT_TIMEOUT_MS)
     try:
         yield context

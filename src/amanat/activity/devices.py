@@ -3,6 +3,12 @@
 The cookie value is a 256-bit random token (`context.py`); only its SHA-256 is stored. The same
 cookie seen with another browser or OS is another device (a copied cookie does not pass for the
 original), so a device row is keyed by user, token hash, browser and OS.
+
+A browser that comes without the cookie (cleared, private window, a script) but with the browser,
+OS and device type of one of the user's devices, from the network that device was last seen on,
+is taken for that device: its row takes the new cookie, which the sign-in sets. Without this, a
+script signing in again and again made a device row (and a mail) each time. A user keeps at most
+`MAX_DEVICES_PER_USER` devices; a new one beyond it pushes out the least recently seen.
 """
 
 from __future__ import annotations
@@ -11,13 +17,15 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.activity.context import RequestContext
 from amanat.activity.models import KnownDevice
 from amanat.core.ids import new_id
+
+MAX_DEVICES_PER_USER = 50
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,21 @@ _DEVICE_OF_USER = select(KnownDevice).where(
 )
 
 
+# The same browser on the same network, when the cookie is missing or unknown.
+_SAME_BROWSER_ON_NETWORK = (
+    select(KnownDevice)
+    .where(
+        KnownDevice.user_id == bindparam("user_id"),
+        KnownDevice.browser == bindparam("browser"),
+        KnownDevice.os == bindparam("os"),
+        KnownDevice.device_type == bindparam("device_type"),
+        KnownDevice.last_network == bindparam("network"),
+    )
+    .order_by(KnownDevice.last_seen_at.desc(), KnownDevice.id)
+    .limit(1)
+)
+
+
 async def _find(
     session: AsyncSession, user_id: str, digest: bytes, context: RequestContext
 ) -> KnownDevice | None:
@@ -86,6 +109,20 @@ async def sight_device(
     digest = device_digest(context.device_token)
     agent = context.agent
     row = await _find(session, user_id, digest, context)
+    if row is None and context.network is not None:
+        row = await session.scalar(
+            _SAME_BROWSER_ON_NETWORK,
+            {
+                "user_id": user_id,
+                "browser": agent.browser,
+                "os": agent.os,
+                "device_type": agent.device_type,
+                "network": context.network,
+            },
+        )
+        if row is not None:
+            # Re-issue the device's cookie: the row now answers to the one this sign-in sets.
+            row.token_hash = digest
     if row is not None:
         row.browser_version, row.os_version = agent.browser_version, agent.os_version
         row.device_type = agent.device_type
@@ -116,7 +153,25 @@ async def sight_device(
         if existing is None:
             raise
         return existing, False
+    await _keep_most_recent(session, user_id)
     return row, True
+
+
+async def _keep_most_recent(session: AsyncSession, user_id: str) -> None:
+    """Forget the least recently seen devices of a user beyond `MAX_DEVICES_PER_USER`."""
+    count = await session.scalar(
+        select(func.count(KnownDevice.id)).where(KnownDevice.user_id == user_id)
+    )
+    if (count or 0) <= MAX_DEVICES_PER_USER:
+        return
+    oldest = select(KnownDevice.id).where(KnownDevice.user_id == user_id)
+    oldest = oldest.order_by(KnownDevice.last_seen_at.desc(), KnownDevice.id)
+    stale = list(await session.scalars(oldest.offset(MAX_DEVICES_PER_USER)))
+    await session.execute(
+        delete(KnownDevice)
+        .where(KnownDevice.id.in_(stale))
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def touch_device(

@@ -51,6 +51,7 @@ __all__ = [
 ]
 
 EVENTS_LIST_MAX = 500
+NEW_DEVICE_ALERTS_PER_HOUR = 3
 
 
 @dataclass(frozen=True)
@@ -162,11 +163,14 @@ async def record_sign_in(
     session_id: str,
     complete: bool,
     first_sign_in: bool = False,
+    alerts_per_hour: int = NEW_DEVICE_ALERTS_PER_HOUR,
 ) -> SignInRecord:
     """Record a successful sign-in step; when it completes the sign-in, recognise the device.
 
     An unseen device is recorded as a `new_device` event, and `alert` asks the caller to tell
-    the person, except on their very first sign-in (right after accepting an invitation).
+    the person, except on their very first sign-in (right after accepting an invitation) and
+    once `alerts_per_hour` new devices of theirs were already recorded in the past hour (a
+    burst of sign-ins must not become a burst of mail; each one stays in the history).
     """
     now = utcnow()
     sighting = None
@@ -176,6 +180,9 @@ async def record_sign_in(
         )
     device_id = sighting[0].id if sighting else None
     new_device = bool(sighting and sighting[1])
+    recent = (
+        await _new_devices_since(session, user_id, now - timedelta(hours=1)) if new_device else 0
+    )
     event_id = await record_security_event(
         session,
         kind=kind,
@@ -201,8 +208,20 @@ async def record_sign_in(
         event_id=event_id,
         device_id=device_id,
         new_device=new_device,
-        alert=new_device and not first_sign_in,
+        alert=new_device and not first_sign_in and recent < alerts_per_hour,
     )
+
+
+_NEW_DEVICES_SINCE = select(func.count(SecurityEvent.id)).where(
+    SecurityEvent.user_id == bindparam("user_id"),
+    SecurityEvent.kind == "new_device",
+    SecurityEvent.at >= bindparam("since"),
+)
+
+
+async def _new_devices_since(session: AsyncSession, user_id: str, since: datetime) -> int:
+    """How many new devices of the user were recorded since `since`."""
+    return int(await session.scalar(_NEW_DEVICES_SINCE, {"user_id": user_id, "since": since}) or 0)
 
 
 # Built once: sessions in use run it once a minute each.

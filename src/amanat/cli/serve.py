@@ -62,6 +62,8 @@ def serve(*, host: str | None, port: int | None, workers: int | None, behind_pro
         access_log=False,
         server_header=False,
         proxy_headers=False,
+        # The head of every request bounded in size and time (amanat.web.http_limits).
+        http="amanat.web.http_limits:BoundedHttpToolsProtocol",
         **ssl_options,  # type: ignore[arg-type]
     )
 

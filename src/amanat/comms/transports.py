@@ -24,6 +24,7 @@ from typing import Literal, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
+import idna  # email-validator's own IDNA (2008) library
 
 from amanat.comms.outbox import EmailMessageData
 from amanat.core.errors import ConfigurationError
@@ -65,6 +66,19 @@ def _sender_address(sender: str) -> Address:
     return Address(display_name=display, username=local, domain=domain)
 
 
+def _recipient(to: str) -> str:
+    """The address as a header may carry it: an internationalized domain as its IDNA A-label
+    (`user@xn--mller-kva.de`), never RFC 2047 encoded words, which RFC 2047 §5 forbids in an
+    address. People's addresses are stored so already; this covers any stored before."""
+    local, at, domain = to.rpartition("@")
+    if to.isascii() or not at or not local.isascii():
+        return to
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError:
+        return to
+
+
 def build_email(
     mail: EmailMessageData, *, sender: str, message_id: str, date: datetime
 ) -> EmailMessage:
@@ -72,7 +86,7 @@ def build_email(
     from_address = _sender_address(sender)
     message = EmailMessage()
     message["From"] = from_address
-    message["To"] = mail.to
+    message["To"] = _recipient(mail.to)
     message["Subject"] = mail.subject
     message["Date"] = format_datetime(date)
     message["Message-ID"] = f"<{message_id}@{from_address.domain or 'amanat.invalid'}>"

@@ -28,6 +28,11 @@ class AmanatError(Exception):
         self.keep_changes = keep_changes
         self.extra = extra
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer carries (a 429's `Retry-After`)."""
+        return {}
+
 
 class InvalidInput(AmanatError):
     code = "invalid_input"
@@ -60,9 +65,49 @@ class Conflict(AmanatError):
 
 
 class TooManyRequests(AmanatError):
+    """A refusal for now: `retry_after` seconds later the caller may try again.
+
+    The answer carries `Retry-After` (header) and `retry_after` (body), and the message ends
+    with how long to wait ("Try again in 2 minutes.").
+    """
+
     code = "too_many_requests"
     status = 429
     title = "Too many requests"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: int,
+        code: str | None = None,
+        keep_changes: bool = False,
+        **extra: Any,
+    ) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(
+            f"{message} Try again in {wait_in_words(self.retry_after)}.",
+            code=code,
+            keep_changes=keep_changes,
+            retry_after=self.retry_after,
+            **extra,
+        )
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+def wait_in_words(seconds: int) -> str:
+    """A wait for people, rounded up: "1 second", "45 seconds", "2 minutes", "1 hour"."""
+    minutes = -(-seconds // 60)
+    if seconds < 60:
+        amount, unit = seconds, "second"
+    elif minutes < 60:
+        amount, unit = minutes, "minute"
+    else:
+        amount, unit = -(-seconds // 3600), "hour"
+    return f"{amount} {unit}" if amount == 1 else f"{amount} {unit}s"
 
 
 class ServiceUnavailable(AmanatError):

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # The head of a request (request line and headers): its size and the time it may take.
+    max_header_bytes: int = Field(default=64 * 1024, ge=8 * 1024, le=1024 * 1024)
+    header_timeout_seconds: float = Field(default=10.0, ge=0.5, le=120.0)
     metrics_token: SecretStr | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     smtp_url: str | None = None
@@ -78,6 +81,9 @@ class Settings(BaseSettings):
     signin_lock_failures: int = Field(default=10, ge=3, le=100)
     signin_lock_minutes: int = Field(default=15, ge=1, le=1440)
     address_lock_failures: int = Field(default=50, ge=10, le=10000)
+    # All failed sign-ins everywhere, per lock period: beyond it an address with failures on
+    # record is refused before any password is checked (docs/identity.md, Sign-in).
+    global_lock_failures: int = Field(default=1000, ge=50, le=1_000_000)
     min_password_length_with_mfa: int = Field(default=8, ge=8, le=64)
     signup_enabled: bool = True
     # Activity (policy §3 automatic collection, §4 data minimization): client address and
@@ -86,6 +92,8 @@ class Settings(BaseSettings):
     activity_ip_truncate_days: int = Field(default=30, ge=1, le=365)
     activity_event_retention_days: int = Field(default=180, ge=1, le=3650)
     activity_device_retention_days: int = Field(default=400, ge=1, le=3650)
+    # "New device" mails one person gets per hour at most; more new devices are only recorded.
+    activity_new_device_mails_per_hour: int = Field(default=3, ge=1, le=100)
     # Personal data a new person must give besides name and email, for identity verification.
     require_identity_fields: Annotated[list[Literal["phone", "cnic", "address"]], NoDecode] = Field(
         default_factory=list

@@ -1,10 +1,10 @@
 """Customer accounts (tenants) and the provider's own platform account.
 
 Platform admins suspend and reactivate customer accounts. A suspended account is out of use at
-once: every session of its users ends, their API tokens are revoked, and sign-in, invitation,
-reset, contact-confirmation and sign-up verification links of its users are refused while it
-stays suspended (`account_in_use`). Reactivation lets them sign in again; nothing ended comes
-back.
+once: every session of its users ends, their API tokens are revoked, every active user of it is
+mailed, and sign-in, invitation, reset, contact-confirmation and sign-up verification links of
+its users are refused while it stays suspended (`account_in_use`). Reactivation lets them sign in
+again; nothing ended comes back.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from amanat.access.actors import Actor
 from amanat.access.roles import Permission
 from amanat.audit.records import record_event
 from amanat.core.clock import utcnow
+from amanat.core.crypto import MasterKeyring
 from amanat.core.db import keep_loaded
 from amanat.core.errors import Conflict, InvalidInput, NotFound
 from amanat.core.ids import new_id
+from amanat.identity.mail import tell_users
 from amanat.identity.models import (
     ACCOUNT_STATUSES_IN_USE,
     ApiToken,
@@ -199,9 +201,13 @@ async def _customer_account_to_change(
 
 
 async def suspend_customer_account(
-    session: AsyncSession, actor: Actor, account_id: str, *, reason: str
+    session: AsyncSession, ring: MasterKeyring, actor: Actor, account_id: str, *, reason: str
 ) -> CustomerAccount:
-    """Suspend a customer account: its users' sessions end and API tokens are revoked at once."""
+    """Suspend a customer account: its users' sessions end and API tokens are revoked at once.
+
+    Every active user of the account is mailed (not only its owners and admins: each of them
+    loses access, and each should hear of it from us rather than from a refused sign-in). The
+    mail says what happened and when, not why: the reason stays in the audit record."""
     why = _reason(SuspensionReason, reason)
     account = await _customer_account_to_change(session, actor, account_id)
     if account.status == "suspended":
@@ -234,6 +240,10 @@ async def suspend_customer_account(
             "api_tokens_revoked": int(getattr(revoked, "rowcount", 0) or 0),
         },
     )
+    members = await session.scalars(
+        select(User).where(User.account_id == account.id, User.status == "active")
+    )
+    await tell_users(session, ring, list(members), template="account_suspended")
     await session.flush()
     return account
 

@@ -14,11 +14,16 @@ from amanat.identity.hashing import hash_password, run_password_work, verify_pas
 from amanat.identity.models import CustomerAccount, User
 from amanat.identity.password_policy import (
     PasswordContext,
+    PasswordProblem,
     check_new_password,
     estimate_strength,
     normalize_password,
 )
 from amanat.people.personal_data import read_person
+
+SAME_AS_CURRENT_MESSAGE = (
+    "The new password is the same as the current one. Choose a password you have not used here."
+)
 
 
 async def password_context(
@@ -39,18 +44,38 @@ async def password_context(
     )
 
 
-async def set_new_password(
-    session: AsyncSession, ring: MasterKeyring, settings: Settings, user: User, password: str
-) -> None:
-    """Check the new password against the policy and store its argon2id hash."""
-    context = await password_context(session, ring, user)
+async def password_problems(
+    password: str, context: PasswordContext, settings: Settings
+) -> list[PasswordProblem]:
+    """Every reason the policy refuses `password`: the one rule set of setting a password and
+    of the strength meter's verdict (`POST /api/v1/password-strength`)."""
     # zxcvbn is CPU-bound and can take a while on crafted input: keep it off the event loop.
-    problems = await asyncio.to_thread(
+    return await asyncio.to_thread(
         check_new_password,
         password,
         context,
         min_length_with_mfa=settings.min_password_length_with_mfa,
     )
+
+
+async def set_new_password(
+    session: AsyncSession, ring: MasterKeyring, settings: Settings, user: User, password: str
+) -> None:
+    """Check the new password against the policy and store its argon2id hash; the current
+    password, if any, is refused as the new one (`password_unchanged`)."""
+    context = await password_context(session, ring, user)
+    problems = await password_problems(password, context, settings)
+    if user.password_hash is not None:
+        # One argon2id verification: the new password must not be the one it replaces (a
+        # forced change, or one after a leak, must really change it).
+        unchanged, _ = await run_password_work(password_matches, user, password)
+        if unchanged:
+            raise InvalidInput(
+                SAME_AS_CURRENT_MESSAGE,
+                code="password_unchanged",
+                field="new_password",
+                problems=[{"code": "password_unchanged", "message": SAME_AS_CURRENT_MESSAGE}],
+            )
     if problems:
         raise InvalidInput(
             problems[0].message,

@@ -8,8 +8,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.comms.mail_templates import MailTemplates
-from amanat.comms.outbox import EmailToQueue
+from amanat.comms.outbox import EmailToQueue, queue_emails
+from amanat.core.clock import UTC, utcnow
 from amanat.core.crypto import MasterKeyring
+from amanat.identity.models import User
+from amanat.people.personal_data import read_person
 
 SUBJECTS = {
     "invite": "Your Amanat account is ready: set your password",
@@ -21,6 +24,10 @@ SUBJECTS = {
     "signup_attempt": "Amanat: someone tried to sign up with your email address",
     "signup_attempt_cnic": "Amanat: someone tried to sign up with your CNIC",
     "personal_data_corrected": "Amanat: an administrator corrected your personal data",
+    "user_suspended": "Amanat: your account was suspended",
+    "password_must_change": "Amanat: choose a new password at your next sign-in",
+    "mfa_reset": "Amanat: your second factor was reset",
+    "account_suspended": "Amanat: your organisation's account was suspended",
 }
 
 _mail = MailTemplates(
@@ -48,3 +55,26 @@ async def send_identity_mail(
     return await _mail.send(
         session, ring, template=template, to=to, account_id=account_id, **context
     )
+
+
+async def tell_users(
+    session: AsyncSession, ring: MasterKeyring, users: list[User], *, template: str
+) -> int:
+    """Mail each of `users` that something was done to their account just now: `template`
+    gets their username and the time (UTC). A user whose personal data is gone (removed) gets
+    nothing. How many mails were queued."""
+    time = utcnow().astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    mails = [
+        _mail.email(
+            template,
+            to=(await read_person(session, ring, user.person_id)).email,
+            account_id=user.account_id,
+            username=user.username,
+            time=time,
+        )
+        for user in users
+        if user.person_id is not None
+    ]
+    if mails:
+        await queue_emails(session, ring, mails)
+    return len(mails)

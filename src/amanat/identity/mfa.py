@@ -41,6 +41,7 @@ __all__ = [
     "RECOVERY_CODE_HASH_PREFIX",
     "TOTP_ALGORITHM",
     "TOTP_DIGITS",
+    "TOTP_REUSED_MESSAGE",
     "TOTP_SECRET_BYTES",
     "TOTP_STEP_SECONDS",
     "TOTP_VALID_WINDOW",
@@ -53,6 +54,7 @@ __all__ = [
     "qr_code_data_uri",
     "qr_code_svg",
     "recovery_code_matches",
+    "totp_code_reused",
     "verify_totp",
 ]
 
@@ -68,6 +70,9 @@ TOTP_ALGORITHM = "SHA1"
 TOTP_VALID_WINDOW = 1
 #: 160 bits, the shared-secret length RFC 4226 recommends; drawn from the CSPRNG (V6.5.3, V11.5.1).
 TOTP_SECRET_BYTES = 20
+
+#: The refusal of a right code whose step was already used (replay protection, V6.5.1).
+TOTP_REUSED_MESSAGE = "This code was just used; wait for the next one."
 
 _ASCII_DIGITS = frozenset("0123456789")
 #: Anything longer than this cannot be a code, with or without spaces; refuse before any work.
@@ -222,6 +227,29 @@ def verify_totp(
         if equal and fresh and matched is None:
             matched = step
     return matched
+
+
+def totp_code_reused(
+    secret: str, code: str, *, last_used_step: int | None, at: datetime | None = None
+) -> bool:
+    """Whether `code`, refused by `verify_totp`, is the right code of a step in the window that
+    was already used (or is older than the last used one): a correct code typed again within
+    its 30 seconds, not a wrong one. Asked only to word the refusal; it accepts nothing."""
+    if last_used_step is None:
+        return False
+    generator = _totp(secret)
+    current = _step_at(utcnow() if at is None else at)
+    digits = _clean_code(code)
+    if digits is None:
+        return False
+    reused = False
+    for step in range(current - TOTP_VALID_WINDOW, current + TOTP_VALID_WINDOW + 1):
+        if step < 0:
+            continue
+        expected = generator.generate_otp(step)
+        equal = hmac.compare_digest(expected.encode("ascii"), digits.encode("ascii"))
+        reused = reused or (equal and step <= last_used_step)
+    return reused
 
 
 # --- Recovery codes ---------------------------------------------------------------------------

@@ -78,6 +78,8 @@ async def confirm_totp_enrolment(
     secret = open_secret(ring, user_id=user.id, column="totp_secret", sealed=user.totp_secret)
     step = mfa.verify_totp(secret, code, last_used_step=user.totp_last_step)
     if step is None:
+        if mfa.totp_code_reused(secret, code, last_used_step=user.totp_last_step):
+            raise InvalidInput(mfa.TOTP_REUSED_MESSAGE, code="totp_reused", field="code")
         raise InvalidInput(
             "That code is not right. Check the time on your device.",
             code="mfa_code_wrong",

@@ -11,9 +11,11 @@ from amanat.core.crypto import MasterKeyring
 from amanat.core.settings import Settings
 from amanat.identity import throttle
 from amanat.identity.credentials import set_new_password
+from amanat.identity.mail import send_identity_mail
 from amanat.identity.models import User
 from amanat.identity.reauthentication import check_current_password
 from amanat.identity.sessions import end_all_sessions
+from amanat.people.personal_data import read_person
 
 
 async def change_password(
@@ -30,11 +32,12 @@ async def change_password(
 ) -> int:
     """Change one's own password, giving the current one (V6.2.3); other sessions end.
 
-    Wrong current passwords count as failed sign-ins of the user (throttled, then locked).
+    Wrong current passwords count as failed sign-ins of the user (throttled, then locked). The
+    new password must differ from the current one; the person is mailed that it changed.
     """
     await check_current_password(session, ring, settings, user, current_password, context=context)
     await set_new_password(session, ring, settings, user, new_password)
-    await throttle.clear(session, throttle.login_key(ring, user.username))
+    await throttle.clear(session, throttle.account_key(ring, user.id))
     ended = 0
     if end_other_sessions:
         ended = await end_all_sessions(session, user.id, keep_session_id=current_session_id)
@@ -55,4 +58,19 @@ async def change_password(
         context=context,
         session_id=current_session_id,
     )
+    if user.person_id is not None:
+        # The owner hears of it, as after a reset: a stolen session may be the one changing it.
+        person = await read_person(session, ring, user.person_id)
+        await send_identity_mail(
+            session,
+            ring,
+            template="password_changed",
+            to=person.email,
+            account_id=user.account_id,
+            username=user.username,
+            changed_by="change",
+            sessions_ended=ended,
+            has_mfa=user.mfa_enabled_at is not None,
+            reset_page=f"{settings.base_url}/reset",
+        )
     return ended

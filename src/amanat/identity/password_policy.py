@@ -17,6 +17,10 @@ our own). The rules:
   lists, so a zxcvbn score below 3 means "follows the patterns of passwords seen in breaches".
 * Context words are refused: the username, words of the person's name, the email address (whole
   or its local part), the account's name, and the service's own name.
+* Regional words (Pakistan, its provinces and cities, common slogans, in Roman and Urdu script;
+  `password_words`) are refused as the whole password, bare or with symbols and digits around
+  them, and count as dictionary words for zxcvbn inside a longer one.
+* One dictionary word with only symbols and digits added ("Word@123456") is refused.
 
 Every refusal comes with a message saying why; messages never contain the password nor the
 context value that matched (only which kind of context it was).
@@ -35,6 +39,8 @@ from typing import Any, Final
 from zxcvbn import matching as _zxcvbn_matching
 from zxcvbn import zxcvbn as _zxcvbn
 from zxcvbn.frequency_lists import FREQUENCY_LISTS as _ZXCVBN_FREQUENCY_LISTS
+
+from amanat.identity.password_words import REGIONAL_WORDS, fold_script, word_pattern_problem
 
 __all__ = [
     "COMMON_LIST_MIN_ENTRY_LENGTH",
@@ -268,7 +274,16 @@ def _zxcvbn_user_inputs(context: PasswordContext) -> list[str]:
         words.update(kind_words)
     for value in (context.username, context.full_name, context.account_name, context.email):
         words.update(_words(_fold(value)))
-    return sorted(words)
+    # The regional words first, in a fixed order: zxcvbn ranks user inputs by position, so their
+    # weight is the same for everyone (and for the anonymous strength meter).
+    regional = _regional_inputs()
+    return [*regional, *sorted(words.difference(regional))]
+
+
+@cache
+def _regional_inputs() -> tuple[str, ...]:
+    folded = (form for word in REGIONAL_WORDS for form in (_fold(word), fold_script(word)))
+    return tuple(dict.fromkeys(folded))
 
 
 def _context_problems(folded_password: str, context: PasswordContext) -> list[PasswordProblem]:
@@ -297,8 +312,11 @@ def _run_zxcvbn(normalized: str, user_inputs: Iterable[str]) -> dict[str, Any]:
 
 def estimate_strength(password: str, context: PasswordContext) -> PasswordStrength:
     """zxcvbn's score (0-4), a label, the time to crack a stolen argon2id hash, and advice
-    (zxcvbn's warning first, then its suggestions). Scores only the first 100 characters."""
-    result = _run_zxcvbn(normalize_password(password), _zxcvbn_user_inputs(context))
+    (zxcvbn's warning first, then its suggestions). Scores only the first 32 characters."""
+    normalized = normalize_password(password)
+    if not normalized:  # zxcvbn fails on empty input; nothing is the weakest there is
+        return PasswordStrength(0, _STRENGTH_LABELS[0], "less than a second", [])
+    result = _run_zxcvbn(normalized, _zxcvbn_user_inputs(context))
     score = max(0, min(4, int(result["score"])))
     feedback_raw: dict[str, Any] = result.get("feedback") or {}
     feedback: list[str] = []
@@ -325,7 +343,8 @@ def check_new_password(
 ) -> list[PasswordProblem]:
     """Every reason `password` cannot be set as a new password; an empty list means accepted.
 
-    Order: characters, length, common list, context words, guessability. Input so long that it
+    Order: characters, length, common list, context words, regional words and the word-and-digits
+    pattern, guessability. Input so long that it
     must exceed MAX_LENGTH after NFKC gets only `too_long`, without further work.
     """
     if len(password) > _RAW_LENGTH_CUTOFF:
@@ -353,6 +372,8 @@ def check_new_password(
         problems.append(PasswordProblem("common", _MSG_COMMON))
 
     problems.extend(_context_problems(folded, context))
+    if (pattern := word_pattern_problem(normalized)) is not None:
+        problems.append(PasswordProblem(*pattern))
 
     if normalized:
         result = _run_zxcvbn(normalized, _zxcvbn_user_inputs(context))

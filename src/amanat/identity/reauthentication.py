@@ -2,7 +2,7 @@
 V2.4.1).
 
 A signed-in session that asks for the current password (to change it, or a contact detail) is
-throttled with the user's sign-ins: the same per-user key, the same growing waits and lock. A
+throttled with the user's sign-ins: the same per-account key, the same growing waits and lock. A
 stolen session can therefore not guess the password without limit, nor get a second allowance
 by switching from the sign-in form to the password form.
 """
@@ -73,11 +73,11 @@ async def check_current_password(
     While the user's sign-in key waits or is locked, nothing is checked (429). A right password
     clears no count by itself: the caller does, once what it guarded is done.
     """
-    key = throttle.login_key(ring, user.username)
+    key = throttle.account_key(ring, user.id)  # the sign-in's key, by whatever name
     wait = await throttle.blocked(session, settings, [key])
     if wait is not None:
         raise TooManyRequests(
-            "Too many wrong passwords. Wait a little and try again.",
+            "Too many wrong passwords.",
             code="reauthentication_throttled",
             retry_after=wait.retry_after_seconds,
         )

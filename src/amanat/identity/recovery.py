@@ -116,7 +116,7 @@ async def request_password_reset(
         if wait is not None:
             # About the caller's address, never about the account: nothing to enumerate.
             raise TooManyRequests(
-                "Too many reset requests from here. Wait a while and try again.",
+                "Too many reset requests from here.",
                 code="reset_throttled",
                 retry_after=wait,
             )
@@ -192,11 +192,10 @@ async def complete_password_reset(
     await consume_one_time_token(session, purpose=PURPOSE, token=token)
     user.must_change_password = False
     user.failed_signins = 0
-    await throttle.clear(session, throttle.login_key(ring, user.username))
+    await throttle.clear(session, throttle.account_key(ring, user.id))
     email = ""
     if user.person_id is not None:
         email = (await read_person(session, ring, user.person_id)).email
-        await throttle.clear(session, throttle.login_key(ring, email))
     ended = await end_all_sessions(session, user.id)
     await session.execute(
         update(ApiToken)

@@ -18,7 +18,7 @@ from amanat.identity.api_tokens import (
     ApiTokenSummary,
 )
 from amanat.identity.devices import SessionDetails
-from amanat.people.schemas import IdentityFieldsIn
+from amanat.people.schemas import EMAIL_BOUND, FULL_NAME_BOUND, IdentityFieldsIn
 
 
 class SigninIn(Strict):
@@ -97,8 +97,9 @@ class SessionOut(BaseModel):
 
 class UserCreateIn(IdentityFieldsIn):
     username: str = Field(min_length=3, max_length=64)
-    full_name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=254)
+    # Bounds only: the people service trims, then applies each field's rule and limit.
+    full_name: str = Field(max_length=FULL_NAME_BOUND, description="1–200 characters.")
+    email: str = Field(max_length=EMAIL_BOUND, description="At most 254 characters.")
     role: Role = Role.MEMBER
     account_id: str | None = Field(default=None, max_length=36)
 
@@ -155,12 +156,28 @@ class CountOut(BaseModel):
 
 class StrengthIn(Strict):
     password: str = Field(max_length=1024)
+    two_factor: bool = Field(
+        default=False,
+        description="Judge it as one factor of two (a shorter minimum), as for a user with TOTP",
+    )
+
+
+class PasswordProblemOut(BaseModel):
+    code: str
+    message: str
 
 
 class StrengthOut(BaseModel):
     score: int
     label: str
     feedback: list[str]
+    acceptable: bool = Field(
+        description="Whether setting this password would pass the policy (apart from the "
+        "person's own context words, which this anonymous check does not know)"
+    )
+    problems: list[PasswordProblemOut] = Field(
+        description="Why it would be refused, as setting it would answer; empty when acceptable"
+    )
 
 
 def session_out(details: SessionDetails) -> SessionOut:
@@ -228,8 +245,8 @@ class PasswordResetCompleteIn(Strict):
 class SignupIn(IdentityFieldsIn):
     account_name: str = Field(min_length=1, max_length=200)
     username: str = Field(min_length=3, max_length=64)
-    full_name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=254)
+    full_name: str = Field(max_length=FULL_NAME_BOUND, description="1–200 characters.")
+    email: str = Field(max_length=EMAIL_BOUND, description="At most 254 characters.")
     password: str = Field(min_length=1, max_length=1024)
 
 

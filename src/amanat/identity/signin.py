@@ -81,17 +81,9 @@ async def sign_in(
     Each step is noted in the user's security history with the request `context`; a completed
     sign-in from an unseen device mails the person, except on their very first sign-in.
     """
-    keys = [throttle.login_key(ring, login.strip())]
-    if client_address:
-        keys.append(throttle.address_key(ring, client_address))
-    checked = await throttle.check(session, settings, keys)
-    if (wait := checked.wait) is not None:
-        raise TooManyRequests(
-            "Too many failed sign-ins. Wait a little and try again.",
-            code="signin_throttled",
-            retry_after=wait.retry_after_seconds,
-        )
     user = await _find_user(session, ring, login) if len(password) <= 1024 else None
+    keys = _throttle_keys(ring, user, login, client_address)
+    gate = await _gate(session, settings, keys, "Too many failed sign-ins.")
     # The hash takes tens of milliseconds: hold no lock meanwhile, and let other requests run.
     await end_read_before_slow_work(session)
     matched, needs_rehash = await run_password_work(password_matches, user, password[:1024])
@@ -103,12 +95,15 @@ async def sign_in(
         and in_use
         and user.failed_signins < MAX_CONSECUTIVE_FAILURES
     )
-    if not (matched and may_sign_in) or user is None:
+    # From an address over its limit, only an account with no failures of its own gets in.
+    passes = matched and may_sign_in and not (gate.suspect and gate.account_has_failures)
+    if not passes or user is None:
         await _failed(session, ring, settings, keys, user, kind="signin", context=context)
+        _refuse_if_suspect(gate, "Too many failed sign-ins.")
         raise Unauthenticated(SIGNIN_FAILED, code="signin_failed", keep_changes=True)
 
-    if keys[0] in checked.counting:
-        # Only a name with failures on record has any to forget. One recorded while this
+    if gate.account_has_failures:
+        # Only an account with failures on record has any to forget. One recorded while this
         # sign-in hashed stays counted: it did happen.
         await throttle.clear(session, keys[0])
     if needs_rehash:
@@ -139,6 +134,7 @@ async def sign_in(
         session_id=row.id,
         complete=not has_factor,
         first_sign_in=first_sign_in,
+        alerts_per_hour=settings.activity_new_device_mails_per_hour,
     )
     if record.alert and context is not None:
         await alert_new_device(session, ring, settings, user=user, context=context)
@@ -150,6 +146,45 @@ async def sign_in(
         needs_mfa_enrolment=not has_factor and await mfa_required(session, user),
         must_change_password=user.must_change_password,
     )
+
+
+def _throttle_keys(
+    ring: MasterKeyring, user: User | None, login: str, client_address: str | None
+) -> list[throttle.ThrottleKey]:
+    """The account's key first (by user id; by the name when it matches no user), then the
+    ceiling, then the address's."""
+    account = (
+        throttle.account_key(ring, user.id) if user is not None else throttle.login_key(ring, login)
+    )
+    keys = [account, throttle.ceiling_key(ring)]
+    if client_address:
+        keys.append(throttle.address_key(ring, client_address))
+    return keys
+
+
+async def _gate(
+    session: AsyncSession, settings: Settings, keys: list[throttle.ThrottleKey], what: str
+) -> throttle.SigninGate:
+    """The throttle's word on this attempt; a refusal before anything is checked is a 429."""
+    gate = await throttle.signin_gate(
+        session,
+        settings,
+        account=keys[0],
+        ceiling=keys[1],
+        address=keys[2] if len(keys) > 2 else None,
+    )
+    if (wait := gate.refuse) is not None:
+        raise TooManyRequests(what, code="signin_throttled", retry_after=wait.retry_after_seconds)
+    return gate
+
+
+def _refuse_if_suspect(gate: throttle.SigninGate, what: str) -> None:
+    """From an address over its limit, every refused attempt is a 429 (never a 401 that would
+    tell a wrong secret from a right one refused), and still counts."""
+    if (wait := gate.suspect) is not None:
+        raise TooManyRequests(
+            what, code="signin_throttled", retry_after=wait.retry_after_seconds, keep_changes=True
+        )
 
 
 async def _failed(
@@ -164,6 +199,8 @@ async def _failed(
 ) -> None:
     locked = await throttle.register_failure(session, settings, keys)
     log.info("signin_failed", user_id=user.id if user else None)
+    if keys[1] in locked:
+        log.warning("signin_ceiling_reached", failures=settings.global_lock_failures)
     if user is None:
         return
     user.failed_signins += 1
@@ -192,18 +229,17 @@ async def complete_second_factor(
     context: RequestContext | None = None,
 ) -> tuple[str, UserSession]:
     """Finish a sign-in with a TOTP or recovery code; the session token is replaced (V7.2.4)."""
-    keys = [throttle.login_key(ring, user.username)]
-    if client_address:
-        keys.append(throttle.address_key(ring, client_address))
-    wait = await throttle.blocked(session, settings, keys)
-    if wait is not None:
-        raise TooManyRequests(
-            "Too many failed attempts. Wait a little and try again.",
-            code="signin_throttled",
-            retry_after=wait.retry_after_seconds,
-        )
-    if not await _second_factor_matches(session, ring, user, code):
+    keys = _throttle_keys(ring, user, user.username, client_address)
+    # The account's waits and lock, and the ceiling, hold here too. An address over its limit
+    # does not: this person has just given the right password, and guessing codes is held by
+    # the account's count (a code refused after the check would use up a recovery code).
+    await _gate(session, settings, keys, "Too many failed attempts.")
+    verdict = await _second_factor_matches(session, ring, user, code)
+    if verdict != "ok":
         await _failed(session, ring, settings, keys, user, kind="mfa", context=context)
+        if verdict == "reused":
+            # A replayed code counts as a failure too: only its wording differs.
+            raise Unauthenticated(mfa.TOTP_REUSED_MESSAGE, code="totp_reused", keep_changes=True)
         raise Unauthenticated("That code is not right.", code="mfa_failed", keep_changes=True)
     await session.delete(session_row)
     token, row = await start_session(session, settings, user=user, stage="active")
@@ -223,6 +259,7 @@ async def complete_second_factor(
         context=context,
         session_id=row.id,
         complete=True,
+        alerts_per_hour=settings.activity_new_device_mails_per_hour,
     )
     if record.alert and context is not None:
         await alert_new_device(session, ring, settings, user=user, context=context)
@@ -231,15 +268,17 @@ async def complete_second_factor(
 
 async def _second_factor_matches(
     session: AsyncSession, ring: MasterKeyring, user: User, code: str
-) -> bool:
+) -> Literal["ok", "wrong", "reused"]:
     # By the code's form, not its count of digits: a recovery code may hold six digits too.
     if user.totp_secret is not None and mfa.is_totp_shaped(code):
         secret = open_secret(ring, user_id=user.id, column="totp_secret", sealed=user.totp_secret)
         step = mfa.verify_totp(secret, code, last_used_step=user.totp_last_step)
         if step is not None:
             user.totp_last_step = step
-            return True
-        return False
+            return "ok"
+        if mfa.totp_code_reused(secret, code, last_used_step=user.totp_last_step):
+            return "reused"
+        return "wrong"
     unused = (
         await session.scalars(
             select(RecoveryCode).where(
@@ -249,6 +288,6 @@ async def _second_factor_matches(
     ).all()
     index = mfa.find_recovery_code(code, [row.code_hash for row in unused])
     if index is None:
-        return False
+        return "wrong"
     unused[index].used_at = utcnow()
-    return True
+    return "ok"

@@ -133,7 +133,7 @@ async def sign_up(
         )
         if wait is not None:
             raise TooManyRequests(
-                "Too many sign-ups from here. Wait a while and try again.",
+                "Too many sign-ups from here.",
                 code="signup_throttled",
                 retry_after=wait,
             )

@@ -16,10 +16,10 @@ from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
 from amanat.core.errors import Conflict, Forbidden, InvalidInput
 from amanat.identity import throttle
+from amanat.identity.mail import tell_users
 from amanat.identity.models import ApiToken, CustomerAccount, RecoveryCode, User
 from amanat.identity.sessions import end_all_sessions
 from amanat.identity.users import get_user_for, may_assign_role
-from amanat.people.personal_data import read_person
 from amanat.people.registry import erase_person
 
 
@@ -45,8 +45,11 @@ def _not_self(actor: Actor, user: User) -> None:
         raise InvalidInput("You cannot do this to your own account.", code="not_on_self")
 
 
-async def suspend_user(session: AsyncSession, actor: Actor, user_id: str) -> User:
-    """Suspend at once: every session and API token of the user stops working."""
+async def suspend_user(
+    session: AsyncSession, ring: MasterKeyring, actor: Actor, user_id: str
+) -> User:
+    """Suspend at once: every session and API token of the user stops working; they are
+    mailed."""
     user = await get_user_for(session, actor, user_id)
     _not_self(actor, user)
     if user.role == Role.OWNER and actor.role != Role.OWNER and not actor.is_operator:
@@ -64,6 +67,7 @@ async def suspend_user(session: AsyncSession, actor: Actor, user_id: str) -> Use
         details={"sessions_ended": ended},
     )
     await _note(session, user, "session_revoked")
+    await tell_users(session, ring, [user], template="user_suspended")
     await session.flush()
     return user
 
@@ -131,10 +135,8 @@ async def unlock_user(
 ) -> User:
     """Lift a sign-in lock on a user before it runs out (the address locks stay)."""
     user = await get_user_for(session, actor, user_id)
-    await throttle.clear(session, throttle.login_key(ring, user.username))
-    if user.person_id is not None:
-        person = await read_person(session, ring, user.person_id)
-        await throttle.clear(session, throttle.login_key(ring, person.email))
+    # One key for the account, whether it was reached by username or by email.
+    await throttle.clear(session, throttle.account_key(ring, user.id))
     user.failed_signins = 0
     await record_event(
         session,
@@ -165,8 +167,11 @@ async def revoke_user_sessions(session: AsyncSession, actor: Actor, user_id: str
     return ended
 
 
-async def force_password_change(session: AsyncSession, actor: Actor, user_id: str) -> User:
-    """The user must choose a new password at their next sign-in; current sessions end."""
+async def force_password_change(
+    session: AsyncSession, ring: MasterKeyring, actor: Actor, user_id: str
+) -> User:
+    """The user must choose a new password at their next sign-in; current sessions end; they
+    are mailed."""
     user = await get_user_for(session, actor, user_id)
     user.must_change_password = True
     user.updated_at = utcnow()
@@ -180,12 +185,16 @@ async def force_password_change(session: AsyncSession, actor: Actor, user_id: st
         target_id=user.id,
     )
     await _note(session, user, "session_revoked")
+    await tell_users(session, ring, [user], template="password_must_change")
     await session.flush()
     return user
 
 
-async def reset_user_mfa(session: AsyncSession, actor: Actor, user_id: str) -> User:
-    """An admin's audited reset of a lost second factor; the user enrols again at sign-in."""
+async def reset_user_mfa(
+    session: AsyncSession, ring: MasterKeyring, actor: Actor, user_id: str
+) -> User:
+    """An admin's audited reset of a lost second factor; the user enrols again at sign-in and
+    is mailed (a reset they did not ask for is a warning sign)."""
     user = await get_user_for(session, actor, user_id)
     _not_self(actor, user)
     user.totp_secret = None
@@ -203,6 +212,7 @@ async def reset_user_mfa(session: AsyncSession, actor: Actor, user_id: str) -> U
         target_id=user.id,
     )
     await _note(session, user, "mfa_change")
+    await tell_users(session, ring, [user], template="mfa_reset")
     await session.flush()
     return user
 

@@ -2,8 +2,9 @@
 (an invitation, a new customer account's first owner, sign-up, an admin's correction): read the
 same way on every form, with the partial template `identity/person_fields.html` to show them.
 
-A blank field is a field not given, as an omitted one is in the API; the rules (and the
-operator's required fields) are the people service's. A refusal names its field, so the form
+A blank field is a field not given, as an omitted one is in the API; the form bounds raw text
+only generously (as the API does), and the rules, lengths included, are the people service's,
+applied after trimming (with the operator's required fields). A refusal names its field, so the form
 shows it beside that field.
 """
 
@@ -16,15 +17,16 @@ from fastapi import Depends, Form
 
 from amanat.core.errors import AmanatError
 from amanat.core.settings import Settings
-from amanat.people.schemas import CNIC_INPUT_MAX, POSTAL_CODE_MAX
-from amanat.people.validation import (
-    ADDRESS_LINE_MAX,
-    CITY_MAX,
-    PHONE_INPUT_MAX,
-    PK_PROVINCES,
-    REGION_MAX,
-    given_address,
+from amanat.people.schemas import (
+    ADDRESS_LINE_BOUND,
+    CITY_BOUND,
+    CNIC_BOUND,
+    COUNTRY_BOUND,
+    PHONE_BOUND,
+    POSTAL_CODE_BOUND,
+    REGION_BOUND,
 )
+from amanat.people.validation import PK_PROVINCES, given_address
 from amanat.web.templating import environment
 
 # The address fields offer the provinces on every form that shows them.
@@ -44,12 +46,12 @@ class AddressFormFields:
 
 
 async def address_form_fields(
-    line1: Annotated[str, Form(max_length=ADDRESS_LINE_MAX)] = "",
-    line2: Annotated[str, Form(max_length=ADDRESS_LINE_MAX)] = "",
-    city: Annotated[str, Form(max_length=CITY_MAX)] = "",
-    province: Annotated[str, Form(max_length=REGION_MAX)] = "",
-    postal_code: Annotated[str, Form(max_length=POSTAL_CODE_MAX)] = "",
-    country: Annotated[str, Form(max_length=2)] = "",
+    line1: Annotated[str, Form(max_length=ADDRESS_LINE_BOUND)] = "",
+    line2: Annotated[str, Form(max_length=ADDRESS_LINE_BOUND)] = "",
+    city: Annotated[str, Form(max_length=CITY_BOUND)] = "",
+    province: Annotated[str, Form(max_length=REGION_BOUND)] = "",
+    postal_code: Annotated[str, Form(max_length=POSTAL_CODE_BOUND)] = "",
+    country: Annotated[str, Form(max_length=COUNTRY_BOUND)] = "",
 ) -> AddressFormFields:
     """The address fields of a submitted form (a route's dependency: `AddressForm`)."""
     typed = {
@@ -91,8 +93,8 @@ def _given(value: str) -> str | None:
 
 async def person_form_fields(
     address: AddressForm,
-    phone: Annotated[str, Form(max_length=PHONE_INPUT_MAX)] = "",
-    cnic: Annotated[str, Form(max_length=CNIC_INPUT_MAX)] = "",
+    phone: Annotated[str, Form(max_length=PHONE_BOUND)] = "",
+    cnic: Annotated[str, Form(max_length=CNIC_BOUND)] = "",
 ) -> PersonFormFields:
     """The phone, CNIC and address fields of a submitted form (a route's dependency:
     `PersonForm`)."""

@@ -24,7 +24,8 @@ from amanat.people.reveal import (
     FIELD_LABELS,
     PURPOSE_LABELS,
 )
-from amanat.people.validation import EMAIL_MAX, FULL_NAME_MAX, PHONE_INPUT_MAX, PK_PROVINCES
+from amanat.people.schemas import EMAIL_BOUND, FULL_NAME_BOUND, PHONE_BOUND
+from amanat.people.validation import PK_PROVINCES
 from amanat.web.auth import (
     Authenticated,
     Keyring,
@@ -33,7 +34,7 @@ from amanat.web.auth import (
     require_anonymous_csrf,
 )
 from amanat.web.deps import CurrentSettings, DbSession
-from amanat.web.problems import refusal_for_form
+from amanat.web.problems import refusal_for_form, with_refusal_headers
 from amanat.web.templating import add_template_dir, render
 
 add_template_dir(Path(__file__).parent / "templates")
@@ -43,6 +44,11 @@ router = APIRouter(include_in_schema=False)
 
 def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
     return render(request, f"people/{template}", context, status_code=status)
+
+
+def _typed(value: str) -> str | None:
+    """A form field as the service takes it: a blank field is None (no value)."""
+    return value if value.strip() else None
 
 
 @router.get("/account/privacy")
@@ -100,10 +106,12 @@ async def profile_details_submit(
     db: DbSession,
     ring: Keyring,
     settings: CurrentSettings,
-    full_name: Annotated[str, Form(max_length=FULL_NAME_MAX)],
+    full_name: Annotated[str, Form(max_length=FULL_NAME_BOUND)],
     address: AddressForm,
 ) -> Response:
-    changes = {"full_name": full_name, "address": address.address}
+    # The form shows every current value: a blank name is a missing one (refused as required),
+    # and an address whose fields are all blank is removed.
+    changes = {"full_name": _typed(full_name), "address": address.address}
     try:
         await self_service.update_my_profile(
             db,
@@ -115,9 +123,10 @@ async def profile_details_submit(
         )
     except AmanatError as exc:
         refused = refusal_for_form(exc)
-        return await _profile_page(
+        page = await _profile_page(
             request, auth, db, ring, error=refused.message, status=refused.status
         )
+        return with_refusal_headers(page, refused)
     return await _profile_page(request, auth, db, ring, notice="Your details are saved.")
 
 
@@ -128,25 +137,28 @@ async def profile_contact_submit(
     db: DbSession,
     ring: Keyring,
     settings: CurrentSettings,
-    email: Annotated[str, Form(max_length=EMAIL_MAX)],
+    email: Annotated[str, Form(max_length=EMAIL_BOUND)],
     current_password: Annotated[str, Form(max_length=1024)] = "",
-    phone: Annotated[str, Form(max_length=PHONE_INPUT_MAX)] = "",
+    phone: Annotated[str, Form(max_length=PHONE_BOUND)] = "",
 ) -> Response:
+    # The form shows the current email and phone: a blank email is a missing one (refused as
+    # required), a blank phone removes the number (which needs the password).
     try:
         profile = await self_service.update_my_profile(
             db,
             ring,
             settings,
             holder=account_holder(auth.user),
-            changes={"email": email, "phone": phone},
+            changes={"email": _typed(email), "phone": _typed(phone)},
             reauthenticate=reauthenticator(db, ring, settings, auth.user),
             current_password=current_password,
         )
     except AmanatError as exc:
         refused = refusal_for_form(exc)
-        return await _profile_page(
+        page = await _profile_page(
             request, auth, db, ring, error=refused.message, status=refused.status
         )
+        return with_refusal_headers(page, refused)
     waiting = {change.field for change in profile.pending}
     sent = [
         *(["a link and a code to your new email address"] if "email" in waiting else []),
@@ -174,9 +186,10 @@ async def profile_confirm_submit(
     except AmanatError as exc:
         # A wrong code still counts (the service marked it to be kept): render, don't raise.
         refused = refusal_for_form(exc)
-        return await _profile_page(
+        page = await _profile_page(
             request, auth, db, ring, error=refused.message, status=refused.status
         )
+        return with_refusal_headers(page, refused)
     return await _profile_page(
         request, auth, db, ring, notice="Your new contact details are saved."
     )

@@ -146,7 +146,7 @@ async def check_request_allowance(session: AsyncSession, person_id: str) -> None
     )
     if (recent or 0) >= CHANGE_REQUESTS_PER_HOUR:
         raise TooManyRequests(
-            "Too many change requests. Wait an hour and try again.",
+            "Too many change requests.",
             code="contact_change_throttled",
             retry_after=3600,
         )

@@ -54,6 +54,7 @@ from amanat.people.validation import (
     normalize_email,
     normalize_full_name,
     normalize_phone,
+    refuse_empty,
 )
 
 _REQUIRED_LABELS = {"phone": "Phone number", "cnic": "CNIC", "address": "Postal address"}
@@ -246,8 +247,9 @@ async def update_person(
     **changes: object,
 ) -> PersonData:
     """Change some of a person's fields (``full_name``, ``email``, ``phone``, ``cnic``,
-    ``address``; None or blank clears an optional one). Changed values are re-encrypted and
-    every blind index is recomputed under the current master version."""
+    ``address``; None clears an optional one, an empty or blank text is refused with
+    `empty_value`). Changed values are re-encrypted and every blind index is recomputed under
+    the current master version."""
     unknown = set(changes) - set(PERSON_FIELDS)
     if unknown:
         raise InvalidInput(
@@ -260,11 +262,13 @@ async def update_person(
         if name == "address":
             if value is not None and not isinstance(value, Mapping | PostalAddress):
                 raise InvalidInput("Address is not valid.", code="invalid_address", field=name)
-            fields = replace(fields, address=normalize_address(value) if value else None)
+            address = normalize_address(value) if value is not None else None
+            fields = replace(fields, address=address)
             continue
         if value is not None and not isinstance(value, str):
             raise InvalidInput("This field must be text.", code=f"invalid_{name}", field=name)
-        text = _optional(value)
+        refuse_empty(name, value)
+        text = value if isinstance(value, str) else None
         if name == "full_name":
             fields = replace(fields, full_name=normalize_full_name(text or ""))
         elif name == "email":

@@ -1,7 +1,8 @@
 """JSON shapes of personal data. Inputs forbid unknown fields: we collect what policy §1 lists
-and nothing else (data minimization, ASVS V15.3.3). Types and lengths are checked here; the
-per-field rules (CNIC, phone, province, postal code) are the service's, so every door gets
-the same answer and the same error code.
+and nothing else (data minimization, ASVS V15.3.3). Types are checked here, and raw text is
+bounded only generously (`input_bound`: four times the field's limit) against abuse; every
+field's own rule (lengths included) is the service's, applied after trimming, so every door
+gets the same answer and the same error code.
 """
 
 from __future__ import annotations
@@ -17,14 +18,29 @@ from amanat.people.self_service import MyProfile
 from amanat.people.validation import (
     ADDRESS_LINE_MAX,
     CITY_MAX,
+    CNIC_INPUT_MAX,
     EMAIL_MAX,
     FULL_NAME_MAX,
     PHONE_INPUT_MAX,
+    POSTAL_CODE_MAX,
     REGION_MAX,
+    input_bound,
 )
 
-CNIC_INPUT_MAX = 15  # "#####-#######-#"
-POSTAL_CODE_MAX = 12
+# Raw input bounds (never the fields' rules, which the service applies after trimming).
+FULL_NAME_BOUND = input_bound(FULL_NAME_MAX)
+EMAIL_BOUND = input_bound(EMAIL_MAX)
+PHONE_BOUND = input_bound(PHONE_INPUT_MAX)
+CNIC_BOUND = input_bound(CNIC_INPUT_MAX)
+ADDRESS_LINE_BOUND = input_bound(ADDRESS_LINE_MAX)
+CITY_BOUND = input_bound(CITY_MAX)
+REGION_BOUND = input_bound(REGION_MAX)
+POSTAL_CODE_BOUND = input_bound(POSTAL_CODE_MAX)
+COUNTRY_BOUND = input_bound(2)
+
+EMPTY_IS_REFUSED = (
+    'An empty value ("" or blank) is refused (`empty_value`): leave the field out to keep it.'
+)
 
 
 class _Input(BaseModel):
@@ -32,19 +48,23 @@ class _Input(BaseModel):
 
 
 class AddressIn(_Input):
-    line1: str = Field(min_length=1, max_length=ADDRESS_LINE_MAX)
-    line2: str | None = Field(default=None, max_length=ADDRESS_LINE_MAX)
-    city: str = Field(min_length=1, max_length=CITY_MAX)
+    line1: str = Field(
+        max_length=ADDRESS_LINE_BOUND, description="Required; at most 200 characters."
+    )
+    line2: str | None = Field(
+        default=None, max_length=ADDRESS_LINE_BOUND, description="At most 200 characters."
+    )
+    city: str = Field(max_length=CITY_BOUND, description="Required; at most 100 characters.")
     province: str | None = Field(
         default=None,
-        max_length=REGION_MAX,
+        max_length=REGION_BOUND,
         description="In Pakistan one of the provinces or territories; abroad free text.",
     )
     postal_code: str | None = Field(
-        default=None, max_length=POSTAL_CODE_MAX, description="5 digits in Pakistan."
+        default=None, max_length=POSTAL_CODE_BOUND, description="5 digits in Pakistan."
     )
     country: str = Field(
-        default="PK", min_length=2, max_length=2, description="ISO 3166-1 alpha-2 code."
+        default="PK", max_length=COUNTRY_BOUND, description="ISO 3166-1 alpha-2 code."
     )
 
 
@@ -55,11 +75,11 @@ class IdentityFieldsIn(_Input):
 
     phone: str | None = Field(
         default=None,
-        max_length=PHONE_INPUT_MAX,
+        max_length=PHONE_BOUND,
         description="Pakistani mobile (+92 3XX XXXXXXX, 03XX XXXXXXX) or an international number.",
     )
     cnic: str | None = Field(
-        default=None, max_length=CNIC_INPUT_MAX, description="#####-#######-# or 13 digits."
+        default=None, max_length=CNIC_BOUND, description="#####-#######-# or 13 digits."
     )
     address: AddressIn | None = None
 
@@ -122,10 +142,10 @@ class MaskedPersonOut(BaseModel):
 class PersonSearchIn(_Input):
     """Exactly one exact value to look for."""
 
-    email: str | None = Field(default=None, max_length=EMAIL_MAX)
-    phone: str | None = Field(default=None, max_length=PHONE_INPUT_MAX)
-    cnic: str | None = Field(default=None, max_length=CNIC_INPUT_MAX)
-    name: str | None = Field(default=None, max_length=FULL_NAME_MAX)
+    email: str | None = Field(default=None, max_length=EMAIL_BOUND)
+    phone: str | None = Field(default=None, max_length=PHONE_BOUND)
+    cnic: str | None = Field(default=None, max_length=CNIC_BOUND)
+    name: str | None = Field(default=None, max_length=FULL_NAME_BOUND)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> PersonSearchIn:
@@ -183,15 +203,19 @@ class ProfileOut(PersonOut):
 
 
 class ProfileIn(Strict):
-    """The fields given are changed; a new email address waits for confirmation."""
+    """The fields given are changed; a field left out is kept; a new email address waits for
+    confirmation."""
 
-    full_name: str | None = Field(default=None, min_length=1, max_length=FULL_NAME_MAX)
+    full_name: str | None = Field(
+        default=None, max_length=FULL_NAME_BOUND, description=EMPTY_IS_REFUSED
+    )
     address: AddressIn | None = Field(default=None, description="null removes the address.")
-    email: str | None = Field(default=None, max_length=EMAIL_MAX)
+    email: str | None = Field(default=None, max_length=EMAIL_BOUND, description=EMPTY_IS_REFUSED)
     phone: str | None = Field(
         default=None,
-        max_length=PHONE_INPUT_MAX,
-        description="null or empty removes the number; a new number is confirmed by a texted code.",
+        max_length=PHONE_BOUND,
+        description="null removes the number (with current_password); a new number is confirmed "
+        "by a texted code. " + EMPTY_IS_REFUSED,
     )
     current_password: str | None = Field(
         default=None, max_length=1024, description="Required to change email or phone."

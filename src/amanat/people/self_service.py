@@ -11,6 +11,9 @@
 - Changing or removing email or phone needs the current password first (re-authentication,
   which the door hands in: wrong passwords count against the user's sign-in throttle).
 - The CNIC is identity-verification data: only an admin changes it, after checking it.
+- A field left out is kept; None removes the phone number or the address; an empty or blank
+  text is refused (`empty_value`), so nothing is erased by accident. (The HTML form reads its
+  own blank fields, see `amanat.people.pages`.)
 
 Everything is validated before anything is written, so a refusal leaves no half-done change.
 """
@@ -50,6 +53,7 @@ from amanat.people.validation import (
     normalize_email,
     normalize_full_name,
     normalize_phone,
+    refuse_empty,
 )
 
 EDITABLE_FIELDS = frozenset({"full_name", "address", "email", "phone"})
@@ -91,10 +95,6 @@ async def _reauthenticate(reauthenticate: Reauthenticate, password: str | None) 
     await reauthenticate(password)
 
 
-def _blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
 def _text(name: str, value: object) -> str:
     if not isinstance(value, str):
         raise InvalidInput("This field must be text.", code=f"invalid_{name}", field=name)
@@ -126,8 +126,11 @@ def _plan(settings: Settings, person: PersonData, changes: Mapping[str, object])
         )
     plan = _Plan(immediate={})
     required = set(settings.require_identity_fields)
+    for field in ("full_name", "email", "phone"):
+        # An empty text is not "no value": leave a field out to keep it, null removes the phone.
+        refuse_empty(field, changes.get(field))
     if "full_name" in changes:
-        name = normalize_full_name(_text("full_name", changes["full_name"]))
+        name = normalize_full_name(_text("full_name", changes["full_name"] or ""))
         if name != person.full_name:
             plan.immediate["full_name"] = name
     if "address" in changes:
@@ -146,14 +149,14 @@ def _plan(settings: Settings, person: PersonData, changes: Mapping[str, object])
         if address != person.address:
             plan.immediate["address"] = address
     if "email" in changes:
-        if _blank(changes["email"]):
+        if changes["email"] is None:
             raise InvalidInput("Email address is required.", code="invalid_email", field="email")
         email = normalize_email(_text("email", changes["email"]))
         if email != person.email:
             plan.new_email = email
     if "phone" in changes:
         raw_phone = changes["phone"]
-        if _blank(raw_phone):
+        if raw_phone is None:
             if "phone" in required:
                 raise InvalidInput(
                     "Phone number is required for identity verification.",
@@ -207,7 +210,7 @@ async def update_my_profile(
             account_id=holder.account_id,
             target_type="user",
             target_id=holder.user_id,
-            details={"fields": ",".join(sorted(plan.immediate))},
+            details=_update_details(plan.immediate),
         )
     if plan.remove_phone:
         await _tell_changed(session, ring, settings, holder, person.email, "phone", None)
@@ -218,6 +221,16 @@ async def update_my_profile(
             session, ring, settings, sender, holder, person, field=field, new_value=new_value
         )
     return MyProfile(person, await pending_changes(session, ring, person_id))
+
+
+def _update_details(immediate: Mapping[str, object]) -> dict[str, str | int | bool | None]:
+    """The audit details of an immediate change: the fields, and those removed by name (never
+    a value)."""
+    details: dict[str, str | int | bool | None] = {"fields": ",".join(sorted(immediate))}
+    cleared = sorted(name for name, value in immediate.items() if value is None)
+    if cleared:
+        details["cleared"] = ",".join(cleared)
+    return details
 
 
 async def _ask_confirmation(

@@ -3,13 +3,19 @@
 The documented rules (ASVS V2.1.1):
 
 - full name: any script, trimmed, inner whitespace collapsed, 1–200 characters;
-- email: syntactically valid (no DNS look-up), domain lower-cased; unique ignoring case;
+- email: syntactically valid (no DNS look-up), domain lower-cased and kept in its ASCII form
+  (IDNA A-label: `müller.de` is stored and mailed as `xn--mller-kva.de`); a local part
+  beyond ASCII (it would need SMTPUTF8, which we do not speak) is refused; unique ignoring case;
 - phone: parsed with default region PK and stored as E.164; a Pakistani number must be a
   mobile (`+92 3XX XXXXXXX`), a foreign one any valid number;
 - CNIC: 13 digits, given as `#####-#######-#` or bare, stored as the bare digits;
 - postal address: line 1, optional line 2, city, country (ISO 3166-1 alpha-2, default PK);
   in Pakistan a province or territory from the list and a 5-digit postal code, abroad a free
   text region and an optional postal code.
+
+Every door trims and cleans a value before it checks a length: the limits below are the
+fields' rules, and the input models only bound raw text generously (`input_bound`) against
+abuse. An empty or blank value is not "no value" where it would erase one (`refuse_empty`).
 
 Error messages name the field and the rule, never the value (no personal data in errors).
 """
@@ -33,6 +39,8 @@ PHONE_INPUT_MAX = 32
 ADDRESS_LINE_MAX = 200
 CITY_MAX = 100
 REGION_MAX = 100
+CNIC_INPUT_MAX = 15  # "#####-#######-#"
+POSTAL_CODE_MAX = 12
 DEFAULT_PHONE_REGION = "PK"
 DEFAULT_COUNTRY = "PK"
 
@@ -92,8 +100,35 @@ _ALLOWED_FORMAT_CHARACTERS = frozenset({"\u200c", "\u200d"})
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs"})
 
 
+# How much longer than a field's own limit its raw input may be (surrounding and inner
+# whitespace, dashes): the doors' bound against abuse, never the field's rule.
+INPUT_BOUND_FACTOR = 4
+EMPTY_VALUE_MESSAGE = "Leave the field out to keep it, or send null to remove it."
+_FIELD_LABELS = {
+    "full_name": "Full name",
+    "email": "Email address",
+    "phone": "Phone number",
+    "cnic": "CNIC",
+    "address": "Postal address",
+}
+
+
+def input_bound(limit: int) -> int:
+    """The most raw characters a door accepts for a field whose rule allows ``limit``: room for
+    whitespace around even a two-letter value, trimmed before the field's own rule runs."""
+    return max(limit * INPUT_BOUND_FACTOR, limit + 64)
+
+
 def _invalid(message: str, code: str, field: str) -> InvalidInput:
     return InvalidInput(message, code=code, field=field)
+
+
+def refuse_empty(field: str, value: object) -> None:
+    """An empty or blank text given for ``field`` where it would change a stored value: refused
+    (`empty_value`), as erasing must be asked for explicitly (null)."""
+    if isinstance(value, str) and not value.strip():
+        label = _FIELD_LABELS.get(field, field)
+        raise _invalid(f"{label} is empty. {EMPTY_VALUE_MESSAGE}", "empty_value", field)
 
 
 def clean_text(value: str) -> str | None:
@@ -124,7 +159,9 @@ def normalize_full_name(value: str) -> str:
 
 
 def normalize_email(value: str) -> str:
-    """A syntactically valid address (no DNS look-up), domain lower-cased; local part kept."""
+    """A syntactically valid address (no DNS look-up), local part kept, domain lower-cased in
+    its ASCII form: an internationalized domain as its IDNA A-label (`xn--mller-kva.de`), the
+    only form a mail header may carry (RFC 5321/5322 without SMTPUTF8)."""
     candidate = value.strip()
     if len(candidate) > EMAIL_MAX:
         raise _invalid("Email address is too long.", "invalid_email", "email")
@@ -133,7 +170,16 @@ def normalize_email(value: str) -> str:
     except EmailNotValidError:
         # email-validator's message quotes the address; ours must not (no personal data in errors).
         raise _invalid("Email address is not valid.", "invalid_email", "email") from None
-    return result.normalized
+    if result.ascii_email is None:
+        # The part before the @ is beyond ASCII: only SMTPUTF8 mail carries it, and we send none.
+        raise _invalid(
+            "Email address must use only ASCII letters, digits and punctuation before the @.",
+            "invalid_email",
+            "email",
+        )
+    if len(result.ascii_email) > EMAIL_MAX:
+        raise _invalid("Email address is too long.", "invalid_email", "email")
+    return result.ascii_email
 
 
 def email_lookup_key(normalized_email: str) -> str:
@@ -308,7 +354,7 @@ def normalize_address(value: Mapping[str, object] | PostalAddress) -> PostalAddr
         raw, "province", limit=REGION_MAX, label="Province or region", code="invalid_province"
     )
     postal_code = _address_part(
-        raw, "postal_code", limit=12, label="Postal code", code="invalid_postal_code"
+        raw, "postal_code", limit=POSTAL_CODE_MAX, label="Postal code", code="invalid_postal_code"
     ).upper()
     if country == "PK":
         province = _pk_province(province)

@@ -13,7 +13,9 @@ resets) go.
 - Validated as an invitation is (`update_person` with the operator's required fields); the
   CNIC stays unique platform-wide.
 - The person is mailed which fields changed, never the values; the change is audited as
-  `user.personal_data_correct` with one flag per field and the reason code, never a value.
+  `user.personal_data_correct` with one flag per field, the fields cleared (null) by name and
+  the reason code, never a value. An empty value is refused (`empty_value`): erasing is asked
+  for with null only.
 """
 
 from __future__ import annotations
@@ -125,7 +127,8 @@ async def correct_personal_data(
     reason: CorrectionReason | None = None,
 ) -> Correction:
     """Correct some of ``full_name``, ``phone``, ``cnic`` and ``address`` (None clears an
-    optional one); the person is told which fields changed, and the change is audited."""
+    optional one, an empty text is refused); the person is told which fields changed, and the
+    change is audited, a cleared field by name."""
     user = await correctable_user(session, actor, user_id)
     if set(changes) - set(CORRECTABLE_FIELDS):
         raise InvalidInput(
@@ -161,6 +164,10 @@ async def correct_personal_data(
         details: dict[str, str | int | bool | None] = {
             field: field in changed for field in CORRECTABLE_FIELDS
         }
+        cleared = [field for field in changed if getattr(after, field) is None]
+        if cleared:
+            # An erasure is named (the field, never the value it held).
+            details["cleared"] = ",".join(cleared)
         if reason is not None:
             details["reason"] = reason.value
         await record_event(

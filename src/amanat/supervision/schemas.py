@@ -16,21 +16,35 @@ from amanat.people.reveal import (
     RevealableField,
     RevealedValue,
 )
-from amanat.people.schemas import CNIC_INPUT_MAX, AddressIn
-from amanat.people.validation import FULL_NAME_MAX, PHONE_INPUT_MAX
+from amanat.people.schemas import (
+    CNIC_BOUND,
+    EMPTY_IS_REFUSED,
+    FULL_NAME_BOUND,
+    PHONE_BOUND,
+    AddressIn,
+)
 from amanat.supervision.corrections import CorrectionReason
 
 
 class PersonalDataCorrectionIn(Strict):
-    """The fields given are corrected (null clears phone, CNIC or address); email is not here:
-    it changes only by the person's own confirmed request."""
+    """The fields given are corrected and a field left out is kept; null removes phone, CNIC or
+    address (audited, naming the field); an empty value is refused. Email is not here: it
+    changes only by the person's own confirmed request."""
 
-    full_name: str | None = Field(default=None, min_length=1, max_length=FULL_NAME_MAX)
-    phone: str | None = Field(default=None, max_length=PHONE_INPUT_MAX)
-    cnic: str | None = Field(
-        default=None, max_length=CNIC_INPUT_MAX, description="#####-#######-# or 13 digits."
+    full_name: str | None = Field(
+        default=None, max_length=FULL_NAME_BOUND, description=EMPTY_IS_REFUSED
     )
-    address: AddressIn | None = None
+    phone: str | None = Field(
+        default=None,
+        max_length=PHONE_BOUND,
+        description="null removes the number. " + EMPTY_IS_REFUSED,
+    )
+    cnic: str | None = Field(
+        default=None,
+        max_length=CNIC_BOUND,
+        description="#####-#######-# or 13 digits; null removes it. " + EMPTY_IS_REFUSED,
+    )
+    address: AddressIn | None = Field(default=None, description="null removes the address.")
     reason: CorrectionReason | None = Field(default=None, description="Why, as a code.")
 
     def changes(self) -> dict[str, Any]:

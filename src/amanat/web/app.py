@@ -29,6 +29,7 @@ from amanat.supervision import api as supervision_api
 from amanat.supervision import pages as supervision_pages
 from amanat.web import apidocs, health, home, privacy_policy
 from amanat.web.frontdoor import FrontDoor
+from amanat.web.openapi import install_openapi
 from amanat.web.problems import install_error_handlers
 from amanat.web.proxy import TrustedProxies
 from amanat.web.state import AppState
@@ -88,6 +89,7 @@ def create_app(
     )
     app.state.amanat = state
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(health.router)
     app.include_router(home.router)
     app.include_router(privacy_policy.router)

@@ -98,9 +98,17 @@ def set_session_cookie(response: Response, settings: Settings, token: str) -> No
 
 
 def clear_session_cookie(response: Response) -> None:
+    """Sign-out: the session cookie expires, and the browser drops what it cached or stored.
+
+    ASVS V14.3.1 asks that authenticated data leave the browser at sign-out. `"cookies"` is
+    left out of `Clear-Site-Data` on purpose: it would drop every cookie of the site, the device
+    cookie (`__Host-amanat_device`) too, so the next sign-in from this very browser would be
+    "a new device" and mail the person. The session cookie, the only authenticated cookie, is
+    expired by name instead. The device cookie carries no authority (it only recognises the
+    browser at a sign-in); "this was not me" makes it worthless by forgetting the devices.
+    """
     response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
-    # Sign-out tells the browser to drop what it kept for us (ASVS V14.3.1).
-    response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
 
 
 async def keyring_of(request: Request) -> MasterKeyring:  # async: no worker thread (web/deps)

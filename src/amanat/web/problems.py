@@ -96,6 +96,7 @@ def problem(
         },
         status_code=status,
         nonce=scope.get("state", {}).get("csp_nonce", ""),
+        headers=headers,
     )
 
 
@@ -124,6 +125,7 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
         detail=exc.message,
         title=exc.title,
         extra=exc.extra or None,
+        headers=exc.headers or None,  # a 429's Retry-After
     )
 
 
@@ -170,6 +172,13 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AmanatError, _domain_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+
+
+def with_refusal_headers(response: Response, exc: AmanatError) -> Response:
+    """A page that shows a refusal beside its form carries the refusal's headers too (a 429's
+    `Retry-After`), as the error handler's answer would."""
+    response.headers.update(exc.headers)
+    return response
 
 
 def refusal_for_form(exc: AmanatError) -> AmanatError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ def render(
     *,
     status_code: int = 200,
     nonce: str = "",
+    headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
     values = dict(context or {})
     if request is not None:
@@ -41,4 +43,4 @@ def render(
         nonce = request.scope.get("state", {}).get("csp_nonce", nonce)
     values["csp_nonce"] = nonce
     html = environment.get_template(template).render(values)
-    return HTMLResponse(html, status_code=status_code)
+    return HTMLResponse(html, status_code=status_code, headers=headers)

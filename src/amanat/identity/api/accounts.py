@@ -14,6 +14,7 @@ from amanat.identity.schemas import (
     AccountSuspendIn,
 )
 from amanat.web.auth import (
+    Keyring,
     PlatformAdmin,
     UserSupervisor,
 )
@@ -51,10 +52,10 @@ async def create_account(body: AccountCreateIn, auth: PlatformAdmin, db: DbSessi
     summary="Suspend a customer account: its users' sessions end, their API tokens are revoked",
 )
 async def suspend_account(
-    account_id: str, body: AccountSuspendIn, auth: PlatformAdmin, db: DbSession
+    account_id: str, body: AccountSuspendIn, auth: PlatformAdmin, db: DbSession, ring: Keyring
 ) -> AccountOut:
     row = await accounts.suspend_customer_account(
-        db, auth.actor, account_id, reason=body.reason.value
+        db, ring, auth.actor, account_id, reason=body.reason.value
     )
     return _account_out(row)
 

@@ -10,11 +10,13 @@ from fastapi import APIRouter, Response
 from amanat.activity.context import RequestCtx
 from amanat.identity import devices, mfa_enrolment, password_change
 from amanat.identity.api_tokens import ApiScope
+from amanat.identity.credentials import password_problems
 from amanat.identity.password_policy import PasswordContext, estimate_strength
 from amanat.identity.schemas import (
     CountOut,
     MeOut,
     PasswordChangeIn,
+    PasswordProblemOut,
     RecoveryCodesOut,
     SessionOut,
     StrengthIn,
@@ -130,7 +132,16 @@ async def end_my_session(
     response_model=StrengthOut,
     summary="Estimate a candidate password's strength (nothing is stored)",
 )
-async def password_strength(body: StrengthIn) -> StrengthOut:
+async def password_strength(body: StrengthIn, settings: CurrentSettings) -> StrengthOut:
+    context = PasswordContext(has_mfa=body.two_factor)
+    # The verdict comes from the rule set that setting a password enforces.
+    problems = await password_problems(body.password, context, settings)
     # zxcvbn can take a while on crafted input: keep it off the event loop.
-    strength = await asyncio.to_thread(estimate_strength, body.password, PasswordContext())
-    return StrengthOut(score=strength.score, label=strength.label, feedback=strength.feedback)
+    strength = await asyncio.to_thread(estimate_strength, body.password, context)
+    return StrengthOut(
+        score=strength.score,
+        label=strength.label,
+        feedback=strength.feedback,
+        acceptable=not problems,
+        problems=[PasswordProblemOut(code=p.code, message=p.message) for p in problems],
+    )

@@ -18,6 +18,7 @@ from amanat.web.auth import (
     SignedIn,
 )
 from amanat.web.deps import CurrentSettings, DbSession
+from amanat.web.problems import with_refusal_headers
 from amanat.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -92,9 +93,10 @@ async def password_submit(
             context=context,
         )
     except (InvalidInput, TooManyRequests) as exc:
-        return _page(
+        page = _page(
             request, "change_password.html", {"auth": auth, "error": exc.message}, exc.status
         )
+        return with_refusal_headers(page, exc)
     return RedirectResponse("/account", status_code=303)
 
 

@@ -11,6 +11,7 @@ from amanat.access.roles import Role
 from amanat.core.errors import AmanatError
 from amanat.identity import accounts, invitations
 from amanat.people.forms import PersonForm, person_fields_context
+from amanat.people.schemas import EMAIL_BOUND, FULL_NAME_BOUND
 from amanat.web.auth import (
     Keyring,
     PlatformAdmin,
@@ -50,9 +51,10 @@ async def suspend_account_page(
     account_id: str,
     auth: PlatformAdmin,
     db: DbSession,
+    ring: Keyring,
     reason: Annotated[str, Form(max_length=32)],
 ) -> Response:
-    await accounts.suspend_customer_account(db, auth.actor, account_id, reason=reason)
+    await accounts.suspend_customer_account(db, ring, auth.actor, account_id, reason=reason)
     return RedirectResponse("/admin/accounts", status_code=303)
 
 
@@ -76,8 +78,8 @@ async def open_account_page(
     settings: CurrentSettings,
     name: Annotated[str, Form(max_length=200)],
     username: Annotated[str, Form(max_length=64)],
-    full_name: Annotated[str, Form(max_length=200)],
-    email: Annotated[str, Form(max_length=254)],
+    full_name: Annotated[str, Form(max_length=FULL_NAME_BOUND)],
+    email: Annotated[str, Form(max_length=EMAIL_BOUND)],
     person: PersonForm,
 ) -> Response:
     """Open a customer account and invite its first owner, all or nothing."""

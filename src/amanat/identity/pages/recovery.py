@@ -16,8 +16,10 @@ from amanat.identity.password_policy import MIN_LENGTH_SINGLE_FACTOR
 from amanat.identity.recovery import RESET_REQUESTED
 from amanat.identity.signup import SIGNUP_ACCEPTED
 from amanat.people.forms import PersonForm, person_fields_context
+from amanat.people.schemas import EMAIL_BOUND, FULL_NAME_BOUND
 from amanat.web.auth import Keyring, render_anonymous_form, require_anonymous_csrf
 from amanat.web.deps import CurrentSettings, DbSession, client_address
+from amanat.web.problems import with_refusal_headers
 
 router = APIRouter(include_in_schema=False)
 signup_pages = APIRouter(include_in_schema=False, dependencies=[Depends(signup_switch)])
@@ -50,8 +52,11 @@ async def reset_request_submit(
     except AmanatError as exc:
         if exc.status != 429:
             raise
-        return render_anonymous_form(
-            request, "identity/reset_request.html", {"error": exc.message}, 429
+        return with_refusal_headers(
+            render_anonymous_form(
+                request, "identity/reset_request.html", {"error": exc.message}, 429
+            ),
+            exc,
         )
     return render_anonymous_form(
         request, "identity/reset_request.html", {"sent": True, "notice": RESET_REQUESTED}
@@ -117,8 +122,8 @@ async def signup_submit(
     settings: CurrentSettings,
     account_name: Annotated[str, Form(max_length=200)],
     username: Annotated[str, Form(max_length=64)],
-    full_name: Annotated[str, Form(max_length=200)],
-    email: Annotated[str, Form(max_length=254)],
+    full_name: Annotated[str, Form(max_length=FULL_NAME_BOUND)],
+    email: Annotated[str, Form(max_length=EMAIL_BOUND)],
     password: Annotated[str, Form(max_length=1024)],
     person: PersonForm,
     csrf_token: Annotated[str, Form(max_length=128)] = "",
@@ -154,7 +159,8 @@ async def signup_submit(
             "min_length": MIN_LENGTH_SINGLE_FACTOR,
             **person_fields_context(settings, typed=typed, refusal=exc),
         }
-        return render_anonymous_form(request, "identity/signup.html", context, exc.status)
+        page = render_anonymous_form(request, "identity/signup.html", context, exc.status)
+        return with_refusal_headers(page, exc)
     return render_anonymous_form(request, "identity/signup_sent.html", {"notice": SIGNUP_ACCEPTED})
 
 

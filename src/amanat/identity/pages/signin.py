@@ -14,6 +14,7 @@ from amanat.identity import devices, invitations, signin
 from amanat.identity.password_policy import MIN_LENGTH_SINGLE_FACTOR
 from amanat.people.forms import PersonForm, person_fields_context
 from amanat.people.registry import create_person
+from amanat.people.schemas import EMAIL_BOUND, FULL_NAME_BOUND
 from amanat.web.auth import (
     AnySession,
     Keyring,
@@ -24,6 +25,7 @@ from amanat.web.auth import (
     set_session_cookie,
 )
 from amanat.web.deps import CurrentSettings, DbSession, client_address
+from amanat.web.problems import with_refusal_headers
 from amanat.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -76,8 +78,11 @@ async def signin_submit(
         if exc.status not in (401, 429):
             raise
         # The failure is recorded by the service and must be committed: return, don't raise.
-        return render_anonymous_form(
-            request, "identity/signin.html", {"error": exc.message}, exc.status
+        return with_refusal_headers(
+            render_anonymous_form(
+                request, "identity/signin.html", {"error": exc.message}, exc.status
+            ),
+            exc,
         )
     response = RedirectResponse(_after_signin(outcome), status_code=303)
     set_session_cookie(response, settings, outcome.token)
@@ -116,12 +121,13 @@ async def second_factor_submit(
     except AmanatError as exc:
         if exc.status not in (401, 429):
             raise
-        return _page(
+        page = _page(
             request,
             "second_factor.html",
             {"csrf": auth.csrf_token, "error": exc.message},
             exc.status,
         )
+        return with_refusal_headers(page, exc)
     target = "/account/password" if auth.user.must_change_password else "/account"
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(response, settings, token)
@@ -164,8 +170,8 @@ async def invite_submit(
     password: Annotated[str, Form(max_length=1024)],
     person_fields: PersonForm,
     csrf_token: Annotated[str, Form(max_length=128)] = "",
-    full_name: Annotated[str, Form(max_length=200)] = "",
-    email: Annotated[str, Form(max_length=254)] = "",
+    full_name: Annotated[str, Form(max_length=FULL_NAME_BOUND)] = "",
+    email: Annotated[str, Form(max_length=EMAIL_BOUND)] = "",
 ) -> Response:
     require_anonymous_csrf(request, csrf_token)
     user = await invitations.invite_details(db, token)

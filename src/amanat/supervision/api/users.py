@@ -144,7 +144,7 @@ async def get_user(user_id: str, auth: UserSupervisor, db: DbSession, ring: Keyr
     dependencies=[require_scope(ApiScope.USERS_WRITE)],
 )
 async def suspend(user_id: str, auth: UserSupervisor, db: DbSession, ring: Keyring) -> UserOut:
-    await user_management.suspend_user(db, auth.actor, user_id)
+    await user_management.suspend_user(db, ring, auth.actor, user_id)
     return await _user_out(db, ring, user_id, auth)
 
 
@@ -178,7 +178,7 @@ async def revoke_sessions(user_id: str, auth: UserSupervisor, db: DbSession) -> 
 async def force_password_change(
     user_id: str, auth: UserSupervisor, db: DbSession, ring: Keyring
 ) -> UserOut:
-    await user_management.force_password_change(db, auth.actor, user_id)
+    await user_management.force_password_change(db, ring, auth.actor, user_id)
     return await _user_out(db, ring, user_id, auth)
 
 
@@ -213,7 +213,7 @@ async def unlock(user_id: str, auth: UserSupervisor, db: DbSession, ring: Keyrin
     dependencies=[require_scope(ApiScope.USERS_WRITE)],
 )
 async def reset_mfa(user_id: str, auth: UserSupervisor, db: DbSession, ring: Keyring) -> UserOut:
-    await user_management.reset_user_mfa(db, auth.actor, user_id)
+    await user_management.reset_user_mfa(db, ring, auth.actor, user_id)
     return await _user_out(db, ring, user_id, auth)
 
 

@@ -18,7 +18,7 @@ from amanat.people.reveal import (
     REVEALABLE_FIELDS,
     Purpose,
 )
-from amanat.people.validation import EMAIL_MAX, FULL_NAME_MAX
+from amanat.people.schemas import EMAIL_BOUND, FULL_NAME_BOUND
 from amanat.supervision import corrections, directory, reveals
 from amanat.supervision.corrections import REASON_LABELS
 from amanat.web.auth import (
@@ -81,7 +81,7 @@ async def search_submit(
     db: DbSession,
     ring: Keyring,
     criterion: Annotated[str, Form(max_length=16)],
-    value: Annotated[str, Form(max_length=max(EMAIL_MAX, FULL_NAME_MAX))] = "",
+    value: Annotated[str, Form(max_length=max(EMAIL_BOUND, FULL_NAME_BOUND))] = "",
 ) -> Response:
     shown = criterion if criterion in CRITERION_LABELS else "email"
     context: dict[str, Any] = {"auth": auth, "criterion": shown, "value": value}
@@ -137,7 +137,7 @@ async def correction_submit(
     ring: Keyring,
     settings: CurrentSettings,
     person: PersonForm,
-    full_name: Annotated[str, Form(max_length=FULL_NAME_MAX)] = "",
+    full_name: Annotated[str, Form(max_length=FULL_NAME_BOUND)] = "",
     reason: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
     # Outside the actor's reach, or without the right: the error page, never the form.
@@ -216,7 +216,7 @@ async def reveal_submit(
             "reveal.html",
             {**context, "error": refused.message},
             refused.status,
-            headers=NO_STORE,
+            headers={**NO_STORE, **refused.headers},  # a 429's Retry-After
         )
     return _page(
         request,

@@ -20,6 +20,7 @@ from amanat.core.schemas import Strict
 from amanat.identity import invitations, user_management, users
 from amanat.identity.sessions import list_sessions
 from amanat.people.forms import PersonForm, person_fields_context
+from amanat.people.schemas import EMAIL_BOUND, FULL_NAME_BOUND
 from amanat.supervision import activity as supervised
 from amanat.supervision import directory
 from amanat.web.auth import (
@@ -109,8 +110,8 @@ async def invite_submit_page(
     ring: Keyring,
     settings: CurrentSettings,
     username: Annotated[str, Form(max_length=64)],
-    full_name: Annotated[str, Form(max_length=200)],
-    email: Annotated[str, Form(max_length=254)],
+    full_name: Annotated[str, Form(max_length=FULL_NAME_BOUND)],
+    email: Annotated[str, Form(max_length=EMAIL_BOUND)],
     person: PersonForm,
     role: Annotated[Role, Form()] = Role.MEMBER,
 ) -> Response:
@@ -152,19 +153,15 @@ UserAction = Callable[[AsyncSession, MasterKeyring, Actor, str], Awaitable[objec
 
 # Every action the user page's buttons post to `/admin/users/{id}/{action}`, and nothing else.
 USER_ACTIONS: dict[str, UserAction] = {
-    "suspend": lambda db, ring, actor, user_id: user_management.suspend_user(db, actor, user_id),
+    "suspend": user_management.suspend_user,
     "reactivate": lambda db, ring, actor, user_id: user_management.reactivate_user(
         db, actor, user_id
     ),
     "revoke-sessions": lambda db, ring, actor, user_id: user_management.revoke_user_sessions(
         db, actor, user_id
     ),
-    "force-password-change": lambda db, ring, actor, user_id: user_management.force_password_change(
-        db, actor, user_id
-    ),
-    "reset-mfa": lambda db, ring, actor, user_id: user_management.reset_user_mfa(
-        db, actor, user_id
-    ),
+    "force-password-change": user_management.force_password_change,
+    "reset-mfa": user_management.reset_user_mfa,
     "unlock": user_management.unlock_user,
     "remove": lambda db, ring, actor, user_id: user_management.remove_user(db, actor, user_id),
 }

@@ -1,5 +1,6 @@
 // Progressive enhancement for password fields: a show/hide toggle and a strength meter.
-// Forms work without it; the server checks every password in full.
+// Forms work without it; the server checks every password in full. The meter shows the
+// server's verdict (POST /api/v1/password-strength): one rule set, never a copy of it here.
 (function () {
   "use strict";
   document.querySelectorAll("input[type=password][data-toggle]").forEach(function (input) {
@@ -28,12 +29,18 @@
       fetch("/api/v1/password-strength", {
         method: "POST",
         headers: {"content-type": "application/json"},
-        body: JSON.stringify({password: source.value}),
+        body: JSON.stringify({password: source.value, two_factor: source.hasAttribute("data-two-factor")}),
         credentials: "same-origin"
       }).then(function (r) { return r.ok ? r.json() : null; }).then(function (result) {
         if (!result) { return; }
+        // The server's verdict, by the same rules that setting the password enforces.
+        if (!result.acceptable) {
+          meter.value = Math.min(result.score, 2);
+          label.textContent = "Not accepted: " + result.problems[0].message;
+          return;
+        }
         meter.value = result.score;
-        label.textContent = result.label + (result.feedback.length ? ": " + result.feedback[0] : "");
+        label.textContent = "Accepted, " + result.label + (result.feedback.length ? ": " + result.feedback[0] : "");
       });
     }, 250);
   });
