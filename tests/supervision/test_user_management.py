@@ -313,3 +313,18 @@ async def test_an_admin_lifts_a_sign_in_lock_from_the_user_page(
         )
     assert back.status_code == 200
     assert "user.unlock" in await _actions(database, member_a.user_id)
+
+
+@pytest.mark.parametrize("action", ["force-password-change", "revoke-sessions"])
+async def test_an_admin_cannot_force_a_change_or_end_all_sessions_on_themself(
+    client: httpx.AsyncClient, admin_a: Person, database: Database, action: str
+) -> None:
+    await sign_in(client, admin_a, database)
+    response = await client.post(f"/api/v1/users/{admin_a.user_id}/{action}")
+    assert response.status_code == 422
+    assert response.json()["code"] == "not_on_self"
+    # Nothing happened: the admin is still signed in and need not change their password.
+    me = await client.get("/api/v1/me")
+    assert me.status_code == 200
+    user = await load_user(database, admin_a.user_id)
+    assert user.must_change_password is False

@@ -152,7 +152,10 @@ async def unlock_user(
 
 
 async def revoke_user_sessions(session: AsyncSession, actor: Actor, user_id: str) -> int:
+    """End every session of a supervised user. One's own sessions are ended from one's own
+    account page, which keeps the current one (an admin here would sign themself out)."""
     user = await get_user_for(session, actor, user_id)
+    _not_self(actor, user)
     ended = await end_all_sessions(session, user.id)
     await record_event(
         session,
@@ -171,8 +174,9 @@ async def force_password_change(
     session: AsyncSession, ring: MasterKeyring, actor: Actor, user_id: str
 ) -> User:
     """The user must choose a new password at their next sign-in; current sessions end; they
-    are mailed."""
+    are mailed. Not on oneself: one changes one's own password directly."""
     user = await get_user_for(session, actor, user_id)
+    _not_self(actor, user)
     user.must_change_password = True
     user.updated_at = utcnow()
     await _revoke_credentials_in_use(session, user)
