@@ -11,7 +11,7 @@ import pytest
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import Database
 from amanat.identity.models import User
-from amanat.identity.pages.account import STRENGTH_LABELS
+from amanat.identity.password_policy import STRENGTH_LABELS
 from amanat.people.blind_index import find_person_id_by_email
 from tests.support.forms import IDENTITY_INPUTS, error_beside, is_required
 from tests.support.identity import (

@@ -89,7 +89,7 @@ _COMMON_LIST_REQUIRED_SIZE: Final = 3000
 SERVICE_NAME: Final = "amanat"
 CONTEXT_WORD_MIN_LENGTH: Final = 3
 
-_STRENGTH_LABELS: Final = ("very weak", "weak", "fair", "strong", "very strong")
+STRENGTH_LABELS: Final = ("very weak", "weak", "fair", "strong", "very strong")
 # The attack that matters for us: an offline attack on a stolen argon2id hash.
 _CRACK_TIME_SCENARIO: Final = "offline_slow_hashing_1e4_per_second"
 
@@ -315,7 +315,7 @@ def estimate_strength(password: str, context: PasswordContext) -> PasswordStreng
     (zxcvbn's warning first, then its suggestions). Scores only the first 32 characters."""
     normalized = normalize_password(password)
     if not normalized:  # zxcvbn fails on empty input; nothing is the weakest there is
-        return PasswordStrength(0, _STRENGTH_LABELS[0], "less than a second", [])
+        return PasswordStrength(0, STRENGTH_LABELS[0], "less than a second", [])
     result = _run_zxcvbn(normalized, _zxcvbn_user_inputs(context))
     score = max(0, min(4, int(result["score"])))
     feedback_raw: dict[str, Any] = result.get("feedback") or {}
@@ -326,7 +326,7 @@ def estimate_strength(password: str, context: PasswordContext) -> PasswordStreng
     feedback.extend(str(s) for s in feedback_raw.get("suggestions") or [] if s)
     return PasswordStrength(
         score=score,
-        label=_STRENGTH_LABELS[score],
+        label=STRENGTH_LABELS[score],
         crack_time_display=str(result["crack_times_display"][_CRACK_TIME_SCENARIO]),
         feedback=feedback,
     )

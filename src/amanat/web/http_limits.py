@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 from functools import cache
+from http import HTTPStatus
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -31,22 +32,19 @@ def _limits() -> tuple[int, float]:
     return settings.max_header_bytes, settings.header_timeout_seconds
 
 
-_REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large"}
-
-
 def problem_bytes(status: int, code: str, detail: str) -> bytes:
     """A complete HTTP/1.1 answer with a problem+json body that closes the connection."""
     body = json.dumps(
         {
-            "type": "about:blank",
-            "title": _REASONS[status],
+            "type": f"urn:amanat:problem:{code}",
+            "title": HTTPStatus(status).phrase,
             "status": status,
             "code": code,
             "detail": detail,
         },
     ).encode()
     head = (
-        f"HTTP/1.1 {status} {_REASONS[status]}\r\n"
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
         "content-type: application/problem+json; charset=utf-8\r\n"
         f"content-length: {len(body)}\r\n"
         "cache-control: no-store\r\n"

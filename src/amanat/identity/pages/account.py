@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from amanat.activity.context import RequestCtx
 from amanat.core.errors import InvalidInput, TooManyRequests
 from amanat.identity import devices, mfa_enrolment, password_change
+from amanat.identity.password_policy import STRENGTH_LABELS
 from amanat.identity.sessions import list_sessions
 from amanat.people.personal_data import read_person
 from amanat.web.auth import (
@@ -26,9 +27,6 @@ router = APIRouter(include_in_schema=False)
 
 def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
     return render(request, f"identity/{template}", context, status_code=status)
-
-
-STRENGTH_LABELS = ["very weak", "weak", "fair", "strong", "very strong"]
 
 
 @router.get("/account")
