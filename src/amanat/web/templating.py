@@ -10,6 +10,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from amanat.web.flash import drop_flash, pending_flash
+from amanat.web.localtime import install_time_filters
+
 TEMPLATE_DIRS = [Path(__file__).parent / "templates"]
 
 environment = Environment(
@@ -18,6 +21,7 @@ environment = Environment(
     auto_reload=False,
     enable_async=False,
 )
+install_time_filters(environment)
 
 
 def add_template_dir(path: Path) -> None:
@@ -38,9 +42,18 @@ def render(
     headers: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
     values = dict(context or {})
+    flashed = None
     if request is not None:
         values.setdefault("request", request)
         nonce = request.scope.get("state", {}).get("csp_nonce", nonce)
+        flashed = pending_flash(request)
+        if flashed is not None:
+            # The previous action's message, shown once: the response drops its cookie.
+            kind, message = flashed
+            values.setdefault(kind, message)
     values["csp_nonce"] = nonce
     html = environment.get_template(template).render(values)
-    return HTMLResponse(html, status_code=status_code, headers=headers)
+    response = HTMLResponse(html, status_code=status_code, headers=headers)
+    if flashed is not None:
+        drop_flash(response)
+    return response
