@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import Form, Request
+from fastapi import FastAPI, Form, Request
 from starlette.responses import Response
 
 from amanat.core.errors import InvalidInput
@@ -28,7 +28,7 @@ from amanat.web.templating import environment, render
 NOON_UTC = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
 
-def _with_routes(app: Any) -> Any:
+def _with_routes(app: FastAPI) -> FastAPI:
     @app.post("/test/act")
     async def act(note: str = Form("")) -> Response:
         return redirect_with("/test/page", f"Done: {note}")
