@@ -130,14 +130,24 @@ async def test_the_devices_page_lists_and_ends_sessions_without_javascript(
         assert "this device" in page.text
         assert LAPTOP not in page.text
         laptop.headers.pop("x-csrf-token")
-        ended = await laptop.post(
+        assert 'href="/account/sessions/end-others"' in page.text
+        unconfirmed = await laptop.post(
             "/account/sessions/end-others", data={"csrf_token": csrf}, follow_redirects=False
+        )
+        assert unconfirmed.status_code == 422  # only through its confirmation page
+        confirm = await laptop.get("/account/sessions/end-others")
+        assert 'name="confirmed" value="yes"' in confirm.text
+        ended = await laptop.post(
+            "/account/sessions/end-others",
+            data={"csrf_token": csrf, "confirmed": "yes"},
+            follow_redirects=False,
         )
         assert ended.status_code == 303
         assert ended.headers["location"] == "/account/devices"
         assert (await phone.get("/api/v1/me")).status_code == 401
         after = await laptop.get("/account/devices")
         assert after.text.count('data-testid="session"') == 1
+        assert "Ended 1 other session; this one stays signed in." in after.text
 
 
 async def test_a_session_is_touched_and_its_device_seen_when_used(

@@ -146,7 +146,7 @@ def test_invite_enrol_sign_in_and_suspend_in_a_browser(tmp_path: Path) -> None:
         admin.locator("input[name=full_name]").fill("Worker One")
         admin.locator("input[name=email]").fill(MEMBER_EMAIL)
         role_select = admin.locator("select[name=role]").last
-        offered = role_select.locator("option").all_inner_texts()
+        offered = [o.get_attribute("value") for o in role_select.locator("option").all()]
         # A platform administrator's form offers platform (staff) roles only; "member" is an
         # account role. Take the least privileged role on offer; it needs MFA like a member.
         role = "member" if "member" in offered else "communications"
@@ -155,7 +155,7 @@ def test_invite_enrol_sign_in_and_suspend_in_a_browser(tmp_path: Path) -> None:
         admin.get_by_role("button", name="Send invitation").click()
         expect(admin).to_have_url(re.compile(r"/admin/users/[^/]+$"))
         member_page_url = admin.url
-        expect(admin.get_by_test_id("status")).to_have_text("invited")
+        expect(admin.get_by_test_id("status")).to_have_text("Invited")
 
         # The member, in a second browser profile, follows the mailed link.
         member_link = _wait_for_invitation(data_dir / "mail", MEMBER_EMAIL)
@@ -186,9 +186,10 @@ def test_invite_enrol_sign_in_and_suspend_in_a_browser(tmp_path: Path) -> None:
 
         # The administrator suspends the member...
         admin.goto(member_page_url)
-        expect(admin.get_by_test_id("status")).to_have_text("active")
+        expect(admin.get_by_test_id("status")).to_have_text("Active")
+        admin.get_by_role("button", name="Suspend…").click()  # the confirmation page first
         admin.get_by_role("button", name="Suspend", exact=True).click()
-        expect(admin.get_by_test_id("status")).to_have_text("suspended")
+        expect(admin.get_by_test_id("status")).to_have_text("Suspended")
 
         # ...and the member's open session is dead on its next request.
         member.reload()

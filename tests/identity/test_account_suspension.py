@@ -463,25 +463,25 @@ async def test_platform_admin_suspends_and_reactivates_on_the_accounts_page(
 ) -> None:
     csrf = await sign_in(client, platform_admin, database)
     account = member_a.account_id
-    page = await client.get("/admin/accounts")
-    assert f'action="/admin/accounts/{account}/suspend"' in page.text
-    assert "<td>active</td>" in page.text
+    page = await client.get(f"/admin/accounts/{account}")
+    assert f'href="/admin/accounts/{account}/suspend"' in page.text
+    assert '<dd data-status="active">Active</dd>' in page.text
     forged = await client.post(
         f"/admin/accounts/{account}/suspend",
-        data={"csrf_token": "forged", "reason": "abuse"},
+        data={"csrf_token": "forged", "reason": "abuse", "confirmed": "yes"},
         headers={"x-csrf-token": ""},
     )
     assert forged.status_code == 403
     assert await _account_status(database, account) == "active"
     done = await client.post(
         f"/admin/accounts/{account}/suspend",
-        data={"csrf_token": csrf, "reason": "abuse"},
+        data={"csrf_token": csrf, "reason": "abuse", "confirmed": "yes"},
         headers={"x-csrf-token": ""},
     )
     assert done.status_code == 303
     assert await _account_status(database, account) == "suspended"
-    page = await client.get("/admin/accounts")
-    assert "<td>suspended</td>" in page.text
+    page = await client.get(f"/admin/accounts/{account}")
+    assert '<dd data-status="suspended">Suspended</dd>' in page.text
     assert f'action="/admin/accounts/{account}/reactivate"' in page.text
     back = await client.post(
         f"/admin/accounts/{account}/reactivate",

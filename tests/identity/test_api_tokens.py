@@ -548,11 +548,15 @@ async def test_the_page_shows_a_new_token_once_and_revokes_with_a_csrf_token(
         "/account/api-tokens",
         data={"csrf_token": csrf, "name": "laptop", "scopes": ["profile:read"], "valid_days": "30"},
     )
-    assert made.status_code == 200
-    found = TOKEN_SHAPE.search(made.text)
+    # POST/redirect/GET: the secret is in neither the redirect nor a cookie, and shown once.
+    assert made.status_code == 303
+    assert made.headers["location"] == "/account/api-tokens"
+    assert TOKEN_SHAPE.search(made.headers["location"] + str(made.headers)) is None
+    shown = await client.get("/account/api-tokens")
+    found = TOKEN_SHAPE.search(shown.text)
     assert found is not None
     token = found.group(0)
-    assert "location" not in made.headers
+    assert "Token “laptop” made. Copy it now: it is shown this once." in shown.text
     again = await client.get("/account/api-tokens")
     assert token not in again.text
     assert f"amn_{found.group(1)}_" in again.text
@@ -563,11 +567,22 @@ async def test_the_page_shows_a_new_token_once_and_revokes_with_a_csrf_token(
     )
     assert refused.status_code == 403
     [row] = await _live_tokens(database, member_a)
-    revoked = await client.post(
+    assert f'href="/account/api-tokens/{row.id}/revoke"' in again.text
+    unconfirmed = await client.post(
         f"/account/api-tokens/{row.id}/revoke", data={"csrf_token": csrf}, follow_redirects=False
+    )
+    assert unconfirmed.status_code == 422  # confirmation_required
+    assert len(await _live_tokens(database, member_a)) == 1
+    confirm = await client.get(f"/account/api-tokens/{row.id}/revoke")
+    assert "Revoke an API token" in confirm.text
+    revoked = await client.post(
+        f"/account/api-tokens/{row.id}/revoke",
+        data={"csrf_token": csrf, "confirmed": "yes"},
+        follow_redirects=False,
     )
     assert revoked.status_code == 303
     assert await _live_tokens(database, member_a) == []
+    assert "Token “laptop” revoked." in (await client.get("/account/api-tokens")).text
 
 
 async def _live_tokens(database: Database, person: Person) -> list[ApiToken]:

@@ -13,6 +13,7 @@ from amanat.core.db import Database
 from amanat.identity.models import User
 from amanat.identity.password_policy import STRENGTH_LABELS
 from amanat.people.blind_index import find_person_id_by_email
+from amanat.web.localtime import format_local, zone_named
 from tests.support.forms import IDENTITY_INPUTS, error_beside, is_required
 from tests.support.identity import (
     ADDRESS,
@@ -90,10 +91,15 @@ async def test_sign_in_form_without_its_csrf_cookie_is_refused(
 async def test_pages_send_people_who_are_not_signed_in_to_sign_in(
     client: httpx.AsyncClient,
 ) -> None:
-    for path in ("/account", "/admin/users", "/account/password"):
+    expected = {
+        "/account": "/signin",  # where a sign-in ends anyway
+        "/admin/users": "/signin?next=%2Fadmin%2Fusers",
+        "/account/password": "/signin?next=%2Faccount%2Fpassword",
+    }
+    for path, location in expected.items():
         response = await client.get(path)
         assert response.status_code == 303
-        assert response.headers["location"] == "/signin"
+        assert response.headers["location"] == location
 
 
 async def test_admin_suspends_through_the_user_page(
@@ -113,12 +119,12 @@ async def test_admin_suspends_through_the_user_page(
     assert forged.status_code == 403
     done = await client.post(
         f"/admin/users/{member_a.user_id}/suspend",
-        data={"csrf_token": csrf},
+        data={"csrf_token": csrf, "confirmed": "yes"},  # from the confirmation page
         headers={"x-csrf-token": ""},
     )
     assert done.status_code == 303
     after = await client.get(f"/admin/users/{member_a.user_id}")
-    assert 'data-testid="status">suspended' in after.text
+    assert 'data-testid="status">Suspended' in after.text
 
 
 async def test_sign_out_form_ends_the_session(
@@ -148,7 +154,11 @@ async def test_the_account_page_shows_the_passwords_age_and_strength_and_offers_
     await sign_in(client, member_a, database)
     page = await client.get("/account")
     assert page.status_code == 200
-    assert "Last changed: 2024-03-05 10:20 UTC." in page.text
+    # In the reader's zone (the default, Pakistan's), the zone named and the instant kept.
+    assert (
+        'Last changed: <time datetime="2024-03-05T10:20:00Z" title="Asia/Karachi">'
+        "2024-03-05 15:20 PKT</time>." in page.text
+    )
     assert "Strength when set: <strong>weak</strong>" in page.text
     assert 'href="/account/password"' in page.text
     form = await client.get("/account/password")
@@ -164,7 +174,8 @@ async def test_the_account_page_shows_the_passwords_age_and_strength_and_offers_
     assert user.password_changed_at is not None
     assert user.password_strength is not None
     after = await client.get("/account")
-    assert f"Last changed: {user.password_changed_at:%Y-%m-%d %H:%M} UTC." in after.text
+    local = format_local(user.password_changed_at, zone_named(None))
+    assert f"{local}</time>." in after.text
     label = STRENGTH_LABELS[user.password_strength]
     assert f"Strength when set: <strong>{label}</strong>" in after.text
 

@@ -290,10 +290,15 @@ async def test_reset_pages_work_without_javascript(
     forged = await client.post("/reset", data={"login": member_a.username, "csrf_token": "x"})
     assert forged.status_code == 403
     sent = await client.post("/reset", data={"login": member_a.username, "csrf_token": csrf})
-    assert sent.status_code == 200
+    assert (sent.status_code, sent.headers["location"]) == (303, "/reset?sent=1")
+    told = await client.get("/reset?sent=1")
     unknown = await client.post("/reset", data={"login": "nobody-here", "csrf_token": csrf})
-    assert unknown.status_code == 200
-    assert unknown.text.replace(csrf, "") == sent.text.replace(csrf, "")
+    assert (unknown.status_code, unknown.headers["location"]) == (303, "/reset?sent=1")
+    # The same answer, to the byte, whether or not an account matched.
+    assert unknown.headers.get("set-cookie") == sent.headers.get("set-cookie")
+    told_again = await client.get("/reset?sent=1")
+    assert told_again.text.replace(csrf, "") == told.text.replace(csrf, "")
+    assert "check the spelling" in told.text
     token = await _reset_token(database, test_keyring)
     page = await client.get(f"/reset/{token}")
     assert page.status_code == 200
@@ -305,6 +310,6 @@ async def test_reset_pages_work_without_javascript(
     done = await client.post(
         f"/reset/{token}", data={"new_password": NEW_PASSWORD, "csrf_token": csrf}
     )
-    assert done.status_code == 200
-    assert "Your password is changed" in done.text
+    assert (done.status_code, done.headers["location"]) == (303, "/signin")
+    assert "Your password is changed" in (await client.get("/signin")).text
     assert (await _password_signin(client, member_a.username, NEW_PASSWORD)).status_code == 200

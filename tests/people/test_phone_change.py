@@ -232,18 +232,20 @@ async def test_the_profile_page_changes_a_phone_number_without_javascript(
             "csrf_token": csrf,
         },
     )
-    assert asked.status_code == 200, asked.text
-    assert "Waiting for confirmation" in asked.text
-    assert "enter the code we texted to it" in asked.text
-    assert "a code by text message to your new phone number" in asked.text
-    assert "code to your new email address" not in asked.text
+    assert asked.status_code == 303, asked.text  # POST/redirect/GET
+    shown = await client.get(asked.headers["location"])
+    assert "Waiting for confirmation" in shown.text
+    assert "enter the code we texted to it" in shown.text
+    assert "a code by text message to your new phone number" in shown.text
+    assert "code to your new email address" not in shown.text
     confirmed = await client.post(
         "/account/profile/confirm",
         data={"code": _code(_texts(settings)[-1]), "csrf_token": csrf},
     )
-    assert confirmed.status_code == 200
-    assert "Your new contact details are saved" in confirmed.text
-    assert 'value="+92 300 9998887"' in confirmed.text
+    assert confirmed.status_code == 303
+    after = await client.get(confirmed.headers["location"])
+    assert "Your new contact details are saved" in after.text
+    assert 'value="+92 300 9998887"' in after.text
     assert await _phone_of(database, test_keyring, member_a) == NEW_PHONE
 
 

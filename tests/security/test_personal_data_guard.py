@@ -102,6 +102,8 @@ def test_an_html_error_page_is_checked_outside_the_fields_it_gives_back() -> Non
 def test_the_people_service_is_observed_wherever_it_is_imported() -> None:
     assert is_observed(registry.create_people)
     assert is_observed(registry.update_person)
+    assert is_observed(registry.enter_people)
+    assert is_observed(registry.correct_person)
     # The names these modules imported before the observers were installed.
     assert is_observed(vars(profile)["update_person"])
     assert is_observed(vars(self_service)["update_person"])

@@ -27,7 +27,7 @@ from amanat.core.db import Database
 from amanat.identity.api_tokens import ApiScope, create_api_token
 from amanat.identity.models import ApiToken, CustomerAccount, SigninThrottle, User, UserSession
 from amanat.people.masking import mask_full_name
-from amanat.supervision.pages.users import USER_ACTIONS
+from amanat.supervision.pages.user_actions import USER_ACTIONS
 from tests.support.identity import Person, sign_in
 
 pytestmark = [pytest.mark.asvs("V8.2.2", "V8.4.1"), pytest.mark.policy("§4 access controls")]
@@ -75,8 +75,11 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("POST", "/api/v1/accounts/{account_id}/reactivate"): Probe(
         {"account_id": "account"}, json={"reason": "issue_resolved"}
     ),
+    ("GET", "/api/v1/accounts/{account_id}"): Probe({"account_id": "account"}),
+    ("GET", "/admin/accounts/{account_id}"): Probe({"account_id": "account"}),
+    ("GET", "/admin/accounts/{account_id}/suspend"): Probe({"account_id": "account"}),
     ("POST", "/admin/accounts/{account_id}/suspend"): Probe(
-        {"account_id": "account"}, form={"reason": "abuse"}
+        {"account_id": "account"}, form={"reason": "abuse", "confirmed": "yes"}
     ),
     ("POST", "/admin/accounts/{account_id}/reactivate"): Probe(
         {"account_id": "account"}, form={"reason": "issue_resolved"}
@@ -86,10 +89,20 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("POST", "/api/v1/people/{user_id}/reveal"): Probe(USER, json=REVEAL),
     ("GET", "/admin/users/{user_id}"): Probe(USER),
     ("POST", "/admin/users/{user_id}/{action}"): Probe({"user_id": "user", "action": "action"}),
+    ("GET", "/admin/users/{user_id}/{action}"): Probe({"user_id": "user", "action": "action"}),
+    ("POST", "/api/v1/users/{user_id}/invitation/resend"): Probe(USER),
+    ("DELETE", "/api/v1/users/{user_id}/invitation"): Probe(USER),
     ("POST", "/account/sessions/{session_id}/end"): Probe({"session_id": "session"}),
     ("POST", "/account/api-tokens/{token_id}/revoke"): Probe({"token_id": "api_token"}),
+    ("GET", "/account/api-tokens/{token_id}/revoke"): Probe({"token_id": "api_token"}),
+    ("GET", "/account/devices/{device_id}/forget"): Probe({"device_id": "device"}),
+    ("POST", "/account/devices/{device_id}/forget"): Probe(
+        {"device_id": "device"}, form={"confirmed": "yes"}
+    ),
+    ("DELETE", "/api/v1/me/devices/{device_id}"): Probe({"device_id": "device"}),
     ("GET", "/admin/reveal/{user_id}"): Probe(USER),
     ("POST", "/admin/reveal/{user_id}"): Probe(USER, form=REVEAL),
+    ("GET", "/admin/reveal/{user_id}/shown"): Probe(USER),
     ("PATCH", "/api/v1/users/{user_id}/personal-data"): Probe(USER, json=CORRECTION),
     ("GET", "/admin/users/{user_id}/personal-data"): Probe(USER),
     ("POST", "/admin/users/{user_id}/personal-data"): Probe(USER, form=CORRECTION),
@@ -108,6 +121,7 @@ LINK_TOKEN_ROUTES = {
     ("POST", "/not-me/{token}"),
     ("GET", "/confirm-contact/{token}"),
     ("POST", "/confirm-contact/{token}"),
+    ("GET", "/admin/imports/{token}"),  # an import report's key, kept for its reader only
 }
 
 
@@ -213,6 +227,7 @@ async def test_admin_of_a_cannot_touch_anything_of_b(
     # B's state: a live session, an API token, a counted failed sign-in (an unlock would clear).
     await sign_in(second_client, member_b, database)
     b_sessions = (await second_client.get("/api/v1/me/sessions")).json()
+    b_devices = (await second_client.get("/api/v1/me/devices")).json()
     async with database.sessionmaker() as session:
         b_token, _plaintext = await create_api_token(
             session,
@@ -233,6 +248,7 @@ async def test_admin_of_a_cannot_touch_anything_of_b(
         "account": [member_b.account_id],
         "session": [row["id"] for row in b_sessions],
         "api_token": [b_token.id],
+        "device": [row["id"] for row in b_devices],
         "action": sorted(USER_ACTIONS),
     }
     assert all(targets.values())

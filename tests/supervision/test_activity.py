@@ -122,7 +122,7 @@ async def test_the_account_chart_counts_sign_ins_and_failures_per_day(
         assert page.text.count("<svg") == 1
         assert "<script" not in page.text.split("<svg", 1)[1].split("</svg>", 1)[0]
         assert f"{today['day']}: 2 sign-ins" in page.text
-        assert f"{today['day']}: 1 failures" in page.text
+        assert f"{today['day']}: 1 failure" in page.text
         assert 'src="http' not in page.text
 
 

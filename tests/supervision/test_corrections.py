@@ -281,14 +281,15 @@ async def test_the_user_page_form_corrects_and_shows_values_masked_only(
             "reason": "data_error",
         },
     )
-    assert done.status_code == 200, done.text
-    assert "Corrected: CNIC, postal address." in done.text
-    assert [_cell(done.text, name) for name in ("phone", "cnic", "city")] == [
+    assert done.status_code == 303, done.text  # POST/redirect/GET
+    shown = await client.get(done.headers["location"])
+    assert "Corrected: CNIC, postal address." in shown.text
+    assert [_cell(shown.text, name) for name in ("phone", "cnic", "city")] == [
         "+92 3** ****567",
         "42101-*******-9",
         "Karachi",
     ]
-    _assert_no_values(done.text)
+    _assert_no_values(shown.text)
     person = await _person(database, test_keyring, hina)
     assert (person.cnic, person.phone) == ("4210176543219", "+923001234567")
     (record,) = await _corrections(database)
@@ -446,12 +447,12 @@ async def test_a_cnic_registered_to_someone_else_is_a_conflict(
     admin_b: Person,
 ) -> None:
     hina = await _invite(database, test_keyring, settings, admin_a.account_id)
-    # Unique platform-wide: the other holder is in another account.
+    # Unique platform-wide; refused openly when the holder is in the admin's own account.
     await _invite(
         database,
         test_keyring,
         settings,
-        admin_b.account_id,
+        admin_a.account_id,
         username="zara",
         full_name="Zara Other",
         email="zara@example.com",
@@ -466,6 +467,35 @@ async def test_a_cnic_registered_to_someone_else_is_a_conflict(
     assert (refused.json()["code"], refused.json()["field"]) == ("cnic_taken", "cnic")
     _assert_no_values(refused.text)
     await _unchanged(database, test_keyring, hina)
+
+
+async def test_a_cnic_another_account_holds_is_corrected_as_a_free_one(
+    client: httpx.AsyncClient,
+    database: Database,
+    test_keyring: MasterKeyring,
+    settings: Settings,
+    admin_a: Person,
+    admin_b: Person,
+) -> None:
+    """The admin must not learn that account B has this CNIC: the correction answers as for
+    a free value (held as a claim; `tests/security/test_cross_tenant_existence.py`)."""
+    hina = await _invite(database, test_keyring, settings, admin_a.account_id)
+    await _invite(
+        database,
+        test_keyring,
+        settings,
+        admin_b.account_id,
+        username="zara",
+        full_name="Zara Other",
+        email="zara@example.com",
+        phone=None,
+        cnic=CORRECTED["cnic"],
+    )
+    await sign_in(client, admin_a, database)
+    done = await client.patch(f"/api/v1/users/{hina}/personal-data", json={"cnic": "4210176543219"})
+    assert done.status_code == 200, done.text
+    assert done.json()["changed"] == ["cnic"]
+    _assert_no_values(done.text)
 
 
 @pytest.mark.asvs("V15.3.3")

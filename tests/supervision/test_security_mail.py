@@ -103,7 +103,7 @@ async def test_the_user_page_buttons_mail_too(
     for action in ("force-password-change", "reset-mfa", "suspend"):
         done = await client.post(
             f"/admin/users/{member_a.user_id}/{action}",
-            data={"csrf_token": csrf},
+            data={"csrf_token": csrf, "confirmed": "yes"},  # from the confirmation page
             headers={"x-csrf-token": ""},
         )
         assert done.status_code == 303

@@ -2,8 +2,9 @@
 
 They observe and never replace: each wraps the real function, which still runs.
 
-- Seeding: the people registry's `create_people` (which `create_person` calls), `update_person`
-  and `request_contact_change` record the plaintext they are given, wherever they are imported.
+- Seeding: the people registry's `create_people` (which `create_person` calls), `update_person`,
+  `enter_people` and `correct_person` (which they call, and the admins' doors directly) and
+  `request_contact_change` record the plaintext they are given, wherever they are imported.
 - Log lines: every line structlog renders (JSON or console, for structlog's own loggers and for
   stdlib records through `ProcessorFormatter`), and every stdlib record handed to handlers.
 - HTTP: every URL an httpx client requests (redirect hops and `Location` too) and every error
@@ -85,6 +86,9 @@ def _observe_everywhere(module_name: str, name: str, seeder: Seeder) -> None:
 def _observe_people_service() -> None:
     _observe_everywhere("amanat.people.registry", "create_people", _seed_entries)
     _observe_everywhere("amanat.people.registry", "update_person", _seed_changes)
+    # What those two call, and what the admins' doors call directly (held claims).
+    _observe_everywhere("amanat.people.registry", "enter_people", _seed_entries)
+    _observe_everywhere("amanat.people.registry", "correct_person", _seed_changes)
     _observe_everywhere("amanat.people.profile", "request_contact_change", _seed_contact_change)
 
 

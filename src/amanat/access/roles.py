@@ -44,6 +44,8 @@ _ACCOUNT_ADMIN = _EVERYONE | {
     Permission.SUPERVISE_USERS,
     Permission.MANAGE_ACCOUNT_SETTINGS,
     Permission.REVEAL_PERSONAL_DATA,
+    # Their own account's records only: `supervision.audit_log` scopes by the reader.
+    Permission.READ_AUDIT_LOG,
 }
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {

@@ -93,6 +93,11 @@ def set_device_cookie(response: Response, context: RequestContext) -> None:
     )
 
 
+def drop_device_cookie(response: Response) -> None:
+    """This browser's device was forgotten: its cookie goes too, so nothing recognises it."""
+    response.delete_cookie(DEVICE_COOKIE, path="/", secure=True, httponly=True, samesite="lax")
+
+
 async def _request_context_dependency(request: Request) -> RequestContext:
     # Async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a thread hop
     # on every request for what is a few dictionary look-ups.

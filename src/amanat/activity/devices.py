@@ -23,6 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.activity.context import RequestContext
 from amanat.activity.models import KnownDevice
+from amanat.audit.actors import AuditActor
+from amanat.audit.records import record_event
+from amanat.core.errors import NotFound
 from amanat.core.ids import new_id
 
 MAX_DEVICES_PER_USER = 50
@@ -217,3 +220,43 @@ async def forget_devices(session: AsyncSession, *, user_id: str) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def forget_device(
+    session: AsyncSession,
+    *,
+    actor: AuditActor,
+    user_id: str,
+    device_id: str,
+    context: RequestContext | None = None,
+) -> DeviceView:
+    """Forget one device of a user (its next sign-in counts as new); another user's device, or
+    no such device, is "not found". The view says whether it was the one `context` is from."""
+    row = await session.scalar(
+        select(KnownDevice).where(KnownDevice.id == device_id[:36], KnownDevice.user_id == user_id)
+    )
+    if row is None:
+        raise NotFound("No such device.", code="device_not_found")
+    view = DeviceView(
+        id=row.id,
+        browser=row.browser,
+        browser_version=row.browser_version,
+        os=row.os,
+        os_version=row.os_version,
+        device_type=row.device_type,
+        network=row.last_network,
+        first_seen_at=row.first_seen_at,
+        last_seen_at=row.last_seen_at,
+        current=_matches(row, context),
+    )
+    await session.delete(row)
+    await record_event(
+        session,
+        actor=actor,
+        action="device.forget",
+        account_id=row.account_id,
+        target_type="device",
+        target_id=row.id,
+    )
+    await session.flush()
+    return view

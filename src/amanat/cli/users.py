@@ -2,7 +2,10 @@
 
 `amanat users import FILE.csv --account ID` exits 0 when every row was imported, 1 when some
 were rejected (listed, or written to `--report`), 2 when the file or an option is refused.
-The progress bar goes to stderr; the summary and the rejected rows to stdout.
+Without `--atomic` every chunk of 500 rows is committed as it is done (an interrupted import
+keeps those; run the rest again: rows already there are refused as taken); with it, nothing is
+kept unless every row is. Progress goes to stderr: a bar on a terminal, otherwise one line per
+chunk ("imported 500 of 1,200 rows"); the summary and the rejected rows go to stdout.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,7 +48,7 @@ def import_command(file: Path, *, account: str, atomic: bool, report: Path | Non
     rows = _read_rows(file)
     if report is not None:
         _check_writable(report)
-    with _progress_bar("importing users") as progress:
+    with _progress_bar("importing users", "checked" if atomic else "imported") as progress:
         outcome = asyncio.run(_import(settings, account, rows, atomic, progress))
     summary = f"created {len(outcome.created)}, rejected {len(outcome.rejected)}"
     if not outcome.committed:
@@ -96,6 +100,8 @@ async def _import(
                 rows=rows,
                 atomic=atomic,
                 progress=progress,
+                # Each chunk its own transaction: the server's requests get their turns too.
+                after_chunk=None if atomic else session.commit,
             )
     except AmanatError as exc:
         raise ConfigurationError(exc.message, code=exc.code) from None
@@ -104,7 +110,15 @@ async def _import(
 
 
 @contextmanager
-def _progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+def _progress_bar(description: str, verb: str) -> Iterator[Callable[[int, int], None]]:
+    if not sys.stderr.isatty():
+        # A log or a pipe gets plain lines a reader (or grep) can follow.
+        def report(done: int, total: int) -> None:
+            if done:
+                print(f"{verb} {done:,} of {total:,} rows", file=sys.stderr, flush=True)
+
+        yield report
+        return
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -9,14 +9,16 @@ again; nothing ended comes back.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.access.actors import Actor
-from amanat.access.roles import Permission
+from amanat.access.roles import Permission, Role
 from amanat.audit.records import record_event
 from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
@@ -32,6 +34,8 @@ from amanat.identity.models import (
     User,
     UserSession,
 )
+from amanat.identity.users import UserSummary
+from amanat.people.personal_data import PersonData, read_people_by_id
 
 PLATFORM_ACCOUNT_NAME = "Platform staff"
 
@@ -53,7 +57,8 @@ async def platform_account(session: AsyncSession) -> CustomerAccount:
     return row
 
 
-def _account_name(name: str) -> str:
+def clean_account_name(name: str) -> str:
+    """The organisation's name with its spaces tidied; refused unless 1 to 200 characters."""
     cleaned = " ".join(name.split())
     if not 1 <= len(cleaned) <= 200:
         raise InvalidInput(
@@ -72,7 +77,7 @@ async def create_customer_account(
     row = CustomerAccount(
         id=new_id(),
         kind="customer",
-        name=_account_name(name),
+        name=clean_account_name(name),
         status=status,
         members_need_mfa=True,
         created_at=utcnow(),
@@ -283,3 +288,90 @@ async def reactivate_customer_account(
     )
     await session.flush()
     return account
+
+
+# A platform admin's page of one account lists this many users at most; the count is exact.
+OVERVIEW_USER_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class PendingInvitation:
+    user: UserSummary
+    sent_at: datetime
+    expires_at: datetime
+    expired: bool
+
+
+@dataclass(frozen=True)
+class AccountOverview:
+    """What a platform admin sees of one customer account: no personal data but masked."""
+
+    account: CustomerAccount
+    owner: UserSummary | None
+    user_count: int
+    users: list[UserSummary]
+    invitations: list[PendingInvitation]
+
+
+async def account_overview(
+    session: AsyncSession, ring: MasterKeyring, actor: Actor, account_id: str
+) -> AccountOverview:
+    """One customer account for a platform admin: its owner, users, pending invitations."""
+    actor.require(Permission.MANAGE_CUSTOMER_ACCOUNTS)
+    account = await session.get(CustomerAccount, account_id[:36])
+    if account is None or account.kind != "customer":
+        raise NotFound("No such customer account.", code="account_not_found")
+    present = (User.account_id == account.id, User.status != "erased")
+    user_count = await session.scalar(select(func.count()).select_from(User).where(*present))
+    rows = list(
+        await session.scalars(
+            select(User).where(*present).order_by(User.created_at).limit(OVERVIEW_USER_LIMIT)
+        )
+    )
+    invites = (
+        await session.execute(
+            select(OneTimeToken.user_id, OneTimeToken.created_at, OneTimeToken.expires_at)
+            .join(User, User.id == OneTimeToken.user_id)
+            .where(
+                OneTimeToken.account_id == account.id,
+                OneTimeToken.purpose == "invite",
+                OneTimeToken.used_at.is_(None),
+                User.status == "invited",
+            )
+            .order_by(OneTimeToken.expires_at)
+        )
+    ).all()
+    people = await read_people_by_id(
+        session, ring, [row.person_id for row in rows if row.person_id is not None]
+    )
+    summaries = {
+        row.id: _masked_summary(row, people.get(row.person_id) if row.person_id else None)
+        for row in rows
+    }
+    now = utcnow()
+    invitations = [
+        PendingInvitation(summaries[user_id], sent_at, expires_at, expires_at <= now)
+        for user_id, sent_at, expires_at in invites
+        if user_id in summaries
+    ]
+    owners = [row for row in summaries.values() if row.role == Role.OWNER.value]
+    owner = next((row for row in owners if row.status == "active"), owners[0] if owners else None)
+    return AccountOverview(
+        account, owner, int(user_count or 0), list(summaries.values()), invitations
+    )
+
+
+def _masked_summary(user: User, person: PersonData | None) -> UserSummary:
+    shown = person.masked() if person is not None else {"full_name": "", "email": ""}
+    return UserSummary(
+        id=user.id,
+        account_id=user.account_id,
+        username=user.username,
+        role=user.role.value,
+        status=user.status,
+        masked_name=shown["full_name"],
+        masked_email=shown["email"],
+        mfa_enabled=user.mfa_enabled_at is not None,
+        last_signin_at=user.last_signin_at,
+        created_at=user.created_at,
+    )

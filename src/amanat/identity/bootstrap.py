@@ -72,7 +72,11 @@ async def first_admin_link(session: AsyncSession, settings: Settings) -> str | N
         return None
     account = await platform_account(session)
     user = await session.scalar(
-        select(User).where(User.username == FIRST_ADMIN_USERNAME, User.status == "invited")
+        select(User).where(
+            User.username == FIRST_ADMIN_USERNAME,
+            User.status == "invited",
+            User.username_held.is_(False),  # a customer's held claim on the name is not it
+        )
     )
     if user is None:
         if await session.scalar(select(User.id).where(User.username == FIRST_ADMIN_USERNAME)):

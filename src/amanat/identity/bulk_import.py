@@ -3,13 +3,19 @@
 
 Each row goes through `invitations.invite_users`, so it is validated, encrypted, checked for
 duplicates (username, email, CNIC), mailed an invitation and audited exactly like a single
-invitation, under the same permission rules and `require_identity_fields`.
+invitation, under the same permission rules and `require_identity_fields`. A username, email
+or CNIC that only another customer account has is therefore accepted and reported exactly as a
+free one (held as a claim, `identity.claims`); one the account itself has is refused.
+
+Without `atomic`, the caller may end each chunk's transaction (`after_chunk`: the command line
+commits every `IMPORT_CHUNK` rows, so an interrupted import keeps what it did); with it, the
+import is one transaction, all or nothing.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -110,9 +116,12 @@ async def import_users(
     rows: Iterable[Mapping[str, str]],
     atomic: bool,
     progress: Progress | None = None,
+    after_chunk: Callable[[], Awaitable[None]] | None = None,
 ) -> ImportReport:
     """Invite one user per row into the account. Each row is its own savepoint, so a bad row
-    undoes only itself; with `atomic`, one rejected row undoes the whole import."""
+    undoes only itself; with `atomic`, one rejected row undoes the whole import. Without it,
+    `after_chunk` runs after each chunk of `IMPORT_CHUNK` rows (before `progress`), e.g. a
+    commit."""
     batch = list(itertools.islice(rows, MAX_IMPORT_ROWS + 1))
     if len(batch) > MAX_IMPORT_ROWS:
         raise too_many_rows()
@@ -150,6 +159,8 @@ async def import_users(
                     report.created.append(outcome)
                 else:
                     report.rejected.append(outcome)
+            if whole is None and after_chunk is not None:
+                await after_chunk()
             if progress is not None:
                 progress(first + len(chunk), report.total)
         report.rejected.sort(key=lambda rejected: rejected.line)

@@ -1,6 +1,7 @@
 """What the people room needs from identity for a person's own use cases, handed to it by the
 doors: the signed-in user as an account holder, re-authentication bound to that user, the
-holder of a person (for a confirmation link), and the usernames of the admins who looked.
+holder of a person (for a confirmation link), the name of the holder's organisation, and the
+usernames of the admins who looked.
 
 People sits below identity and never reads users itself; these functions are where identity
 answers for it.
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from amanat.core.crypto import MasterKeyring
 from amanat.core.settings import Settings
 from amanat.identity.accounts import account_in_use
-from amanat.identity.models import User
+from amanat.identity.models import CustomerAccount, User
 from amanat.identity.reauthentication import check_current_password
 from amanat.people.account_holder import AccountHolder, Reauthenticate
 
@@ -33,6 +34,13 @@ def account_holder(user: User) -> AccountHolder:
         role=user.role.value,
         person_id=user.person_id,
     )
+
+
+async def organisation_name(session: AsyncSession, user: User) -> str | None:
+    """The name of the customer account the user belongs to (the provider's own account for
+    staff); None if it is gone."""
+    account = await session.get(CustomerAccount, user.account_id)
+    return account.name if account is not None else None
 
 
 def reauthenticator(

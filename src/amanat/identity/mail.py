@@ -12,6 +12,7 @@ from amanat.comms.outbox import EmailToQueue, queue_emails
 from amanat.core.clock import UTC, utcnow
 from amanat.core.crypto import MasterKeyring
 from amanat.identity.models import User
+from amanat.people.blind_index import held_fields
 from amanat.people.personal_data import read_person
 
 SUBJECTS = {
@@ -23,10 +24,14 @@ SUBJECTS = {
     "verify_email": "Amanat: confirm your email address",
     "signup_attempt": "Amanat: someone tried to sign up with your email address",
     "signup_attempt_cnic": "Amanat: someone tried to sign up with your CNIC",
+    "claim_attempt": "Amanat: another organisation entered your email address",
+    "claim_attempt_cnic": "Amanat: another organisation entered your CNIC",
     "personal_data_corrected": "Amanat: an administrator corrected your personal data",
     "user_suspended": "Amanat: your account was suspended",
     "password_must_change": "Amanat: choose a new password at your next sign-in",
     "mfa_reset": "Amanat: your second factor was reset",
+    "authenticator_replaced": "Amanat: your authenticator app was replaced",
+    "recovery_codes_new": "Amanat: new recovery codes were made",
     "account_suspended": "Amanat: your organisation's account was suspended",
 }
 
@@ -73,7 +78,8 @@ async def tell_users(
             time=time,
         )
         for user in users
-        if user.person_id is not None
+        # A held email address (`identity.claims`) is another person's mailbox.
+        if user.person_id is not None and "email" not in await held_fields(session, user.person_id)
     ]
     if mails:
         await queue_emails(session, ring, mails)

@@ -14,6 +14,8 @@ from sqlalchemy import (
     LargeBinary,
     String,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -38,6 +40,9 @@ class CustomerAccount(Base):
         _enum("pending_verification", "active", "suspended", name="account_status")
     )
     members_need_mfa: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The account's own limit on how long a sign-in lasts (hours); None: the platform's. It may
+    # only shorten the platform's limit: the shorter of the two applies.
+    session_hours: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -46,14 +51,30 @@ class CustomerAccount(Base):
 ACCOUNT_STATUSES_IN_USE = frozenset({"active", "pending_verification"})
 
 
+_NOT_HELD = text("NOT username_held")
+
+
 class User(Base):
     __tablename__ = "app_user"
-    __table_args__ = (Index("ix_app_user_account_status", "account_id", "status"),)
+    __table_args__ = (
+        Index("ix_app_user_account_status", "account_id", "status"),
+        # A login id is unique among those held for good; a held one may repeat.
+        Index(
+            "uq_app_user_username",
+            "username",
+            unique=True,
+            sqlite_where=_NOT_HELD,
+            postgresql_where=_NOT_HELD,
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("customer_account.id"), index=True)
     # Login id chosen by an admin or at sign-up; not personal data (kept plain, lower-cased).
-    username: Mapped[str] = mapped_column(String(64), unique=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    # Held: the admin asked for a username a user of another customer account has. It is
+    # shown as asked, signs no one in, and the invitee picks a free one on accepting.
+    username_held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     role: Mapped[Role] = mapped_column(
         Enum(
             Role,
@@ -79,6 +100,8 @@ class User(Base):
     # Consecutive failures since the last success: at 100 the password is disabled (NIST 63B).
     failed_signins: Mapped[int] = mapped_column(Integer, default=0)
     last_signin_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The zone the person reads times in (an IANA name); None: the default, Asia/Karachi.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -108,6 +131,11 @@ class UserSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     reauthenticated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The page a signed-out person asked for, kept from the password step to the last one.
+    return_to: Mapped[str | None] = mapped_column(String(512))
+    # A value this browser is shown once after a redirect (new recovery codes, a new API
+    # token), sealed under the master key and bound to this row; taken when shown.
+    shown_once: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class OneTimeToken(Base):

@@ -90,7 +90,10 @@ async def find_user_by_login(session: AsyncSession, ring: MasterKeyring, login: 
         person_id = await find_person_id_by_email(session, ring, login)
         statement = select(User).where(User.person_id == (person_id or ""))
     else:
-        statement = select(User).where(User.username == login.lower())
+        # A held username (`identity.claims`) names no one.
+        statement = select(User).where(
+            User.username == login.lower(), User.username_held.is_(False)
+        )
     found: User | None = await session.scalar(statement)
     return found
 

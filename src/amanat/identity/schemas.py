@@ -51,6 +51,7 @@ class MeOut(BaseModel):
     password_changed_at: datetime | None
     last_signin_at: datetime | None
     csrf_token: str
+    time_zone: str = Field(description="The zone pages show times in (default Asia/Karachi).")
 
 
 class PasswordChangeIn(Strict):
@@ -62,6 +63,8 @@ class PasswordChangeIn(Strict):
 class InviteAcceptIn(Strict):
     token: str = Field(min_length=16, max_length=128)
     password: str = Field(min_length=1, max_length=1024)
+    # Read only when the invitation asks the invitee to choose one (`username_required`).
+    username: str | None = Field(default=None, max_length=256)
 
 
 class TotpEnrolmentOut(BaseModel):
@@ -257,3 +260,24 @@ class VerifyIn(Strict):
 class AcceptedOut(BaseModel):
     status: str
     detail: str
+
+
+class MfaStatusOut(BaseModel):
+    enabled: bool
+    enabled_at: datetime | None
+    recovery_codes_left: int
+
+
+class ReauthenticationIn(Strict):
+    """The password and a current second factor (TOTP code or an unused recovery code)."""
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    code: str = Field(min_length=6, max_length=64)
+
+
+class MePatchIn(Strict):
+    time_zone: str | None = Field(
+        default=None,
+        max_length=64,
+        description="An IANA zone such as Asia/Dubai; null: the default, Asia/Karachi.",
+    )

@@ -39,6 +39,11 @@ async def start_session(
     """A fresh token for a new sign-in; the oldest sessions beyond the cap are ended."""
     now = utcnow()
     token = new_secret_token()
+    # An account may shorten the platform's limit, never lengthen it (sign-in loaded the row).
+    account = await session.get(CustomerAccount, user.account_id)
+    hours = settings.session_absolute_hours
+    if account is not None and account.session_hours:
+        hours = min(hours, account.session_hours)
     row = UserSession(
         id=new_id(),
         token_hash=token_digest(token),
@@ -47,7 +52,7 @@ async def start_session(
         stage=stage,
         created_at=now,
         last_seen_at=now,
-        expires_at=now + timedelta(hours=settings.session_absolute_hours),
+        expires_at=now + timedelta(hours=hours),
         reauthenticated_at=now,
     )
     # Only the surplus comes back (usually nothing), not every session the user holds. Asked

@@ -52,7 +52,10 @@ class SigninOutcome:
 
 # Built once: on every sign-in, building a statement cost more than running it.
 _USER_BY_PERSON = select(User).where(User.person_id == bindparam("person_id"))
-_USER_BY_USERNAME = select(User).where(User.username == bindparam("username"))
+# A held username (`identity.claims`) signs no one in.
+_USER_BY_USERNAME = select(User).where(
+    User.username == bindparam("username"), User.username_held.is_(False)
+)
 
 
 async def _find_user(session: AsyncSession, ring: MasterKeyring, login: str) -> User | None:

@@ -31,6 +31,7 @@ from amanat.core.errors import Conflict, InvalidInput, NotFound, TooManyRequests
 from amanat.core.ids import new_id
 from amanat.core.settings import Settings
 from amanat.identity.accounts import account_in_use
+from amanat.identity.claims import WARNINGS_PER_VALUE, warn_holder
 from amanat.identity.credentials import set_new_password
 from amanat.identity.hashing import hash_password, run_password_work
 from amanat.identity.mail import send_identity_mail
@@ -50,7 +51,6 @@ from amanat.people.blind_index import (
     find_person_id_by_cnic,
     find_person_id_by_email,
 )
-from amanat.people.personal_data import read_person
 from amanat.people.registry import PersonEntry, create_person, validate_person_entry
 from amanat.people.validation import normalize_email, normalize_full_name
 
@@ -63,7 +63,8 @@ SIGNUP_ACCEPTED = (
 PURPOSE = "email_verification"
 VERIFICATION_VALID_FOR = timedelta(hours=24)
 SIGNUPS_PER_ADDRESS = 5  # per hour
-WARNINGS_PER_EMAIL = 3  # "someone tried to sign up with your address (or CNIC)" mails, per hour
+# Warnings to the holder of an address or CNIC, shared with the admins' doors (`claims`).
+WARNINGS_PER_EMAIL = WARNINGS_PER_VALUE
 
 
 def require_signup_enabled(settings: Settings) -> None:
@@ -154,7 +155,9 @@ async def sign_up(
             problems=[{"code": p.code, "message": p.message} for p in problems],
             keep_changes=True,  # the attempt still counts against the address
         )
-    if await session.scalar(select(User.id).where(User.username == login)):
+    # A held username (`identity.claims`) is nobody's login: it blocks no one.
+    taken = select(User.id).where(User.username == login, User.username_held.is_(False))
+    if await session.scalar(taken):
         raise Conflict(
             "This username is already taken. Choose another.",
             code="username_taken",
@@ -163,7 +166,7 @@ async def sign_up(
         )
     holder = await _holder_of(session, ring, entry)
     if holder is not None:
-        await _warn_holder(session, ring, settings, *holder)
+        await warn_holder(session, ring, settings, *holder)
         # Storing a password costs an argon2 hash; pay it here too, so timing tells nothing.
         await run_password_work(_password_work, password, context, settings)
         return
@@ -263,31 +266,6 @@ async def _create_pending_account(
         account_id=account.id,
         target_type="account",
         target_id=account.id,
-    )
-
-
-async def _warn_holder(
-    session: AsyncSession,
-    ring: MasterKeyring,
-    settings: Settings,
-    person_id: str,
-    template: str,
-    index: bytes,
-) -> None:
-    """Tell the holder of an address or CNIC in use that someone tried to sign up with it
-    (capped per address or CNIC)."""
-    key = allowance_key(ring, "user", "signup_warning", index.hex())
-    if await spend_allowance(session, key, limit=WARNINGS_PER_EMAIL, window=ALLOWANCE_WINDOW):
-        return
-    person = await read_person(session, ring, person_id)
-    await send_identity_mail(
-        session,
-        ring,
-        template=template,
-        to=person.email,
-        account_id=person.account_id,
-        signin_page=f"{settings.base_url}/signin",
-        reset_page=f"{settings.base_url}/reset",
     )
 
 

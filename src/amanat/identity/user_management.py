@@ -5,7 +5,7 @@ sessions, force a password change, reset the second factor, remove. The user is 
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.access.actors import Actor
@@ -17,9 +17,10 @@ from amanat.core.crypto import MasterKeyring
 from amanat.core.errors import Conflict, Forbidden, InvalidInput
 from amanat.identity import throttle
 from amanat.identity.mail import tell_users
-from amanat.identity.models import ApiToken, CustomerAccount, RecoveryCode, User
+from amanat.identity.models import ApiToken, RecoveryCode, User
 from amanat.identity.sessions import end_all_sessions
-from amanat.identity.users import get_user_for, may_assign_role
+from amanat.identity.user_rules import check_role_change
+from amanat.identity.users import get_user_for
 from amanat.people.registry import erase_person
 
 
@@ -94,14 +95,8 @@ async def change_role(session: AsyncSession, actor: Actor, user_id: str, role: R
     """Grant another role; the user's sessions end, so new privileges need a fresh sign-in
     (session rotation on privilege change)."""
     user = await get_user_for(session, actor, user_id)
-    _not_self(actor, user)
-    account = await session.get(CustomerAccount, user.account_id)
-    if account is None or not may_assign_role(actor, account, role):
-        raise Forbidden("You may not give this role here.", code="role_not_allowed")
-    if user.role == Role.OWNER and not (actor.is_operator or actor.role == Role.OWNER):
-        raise Forbidden("Only an owner can change an owner's role.", code="forbidden")
-    if user.role == Role.OWNER and role != Role.OWNER and await _last_owner(session, user):
-        raise Conflict("An account keeps at least one owner.", code="last_owner")
+    # The one rule the user page also uses to offer only the roles it may give.
+    await check_role_change(session, actor, user, role)
     previous = user.role
     user.role = role
     user.updated_at = utcnow()
@@ -117,17 +112,6 @@ async def change_role(session: AsyncSession, actor: Actor, user_id: str, role: R
     )
     await session.flush()
     return user
-
-
-async def _last_owner(session: AsyncSession, user: User) -> bool:
-    owners = await session.scalars(
-        select(User.id).where(
-            User.account_id == user.account_id,
-            User.role == Role.OWNER,
-            User.status.in_(("active", "invited", "suspended")),
-        )
-    )
-    return list(owners) == [user.id]
 
 
 async def unlock_user(

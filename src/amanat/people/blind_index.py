@@ -4,11 +4,19 @@ Email, phone, CNIC and each word of the name are kept as keyed HMAC digests (a s
 master key); equal values give equal digests, nothing more. Look-ups and the uniqueness of
 email and CNIC try every master version in the ring, so people indexed before a rotation are
 still found until they are re-indexed.
+
+A value held as a claim (`Person.email_held`, `cnic_held`: an admin entered an email or CNIC
+a person of another customer account has) is nobody's here: look-ups, sign-in and
+uniqueness see only values held for good, so a claim never finds, blocks or merges with
+anyone. `holders_of` sees both, for the door that must tell its own account's conflicts
+from another's (`held_verdict`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select
@@ -21,8 +29,9 @@ from amanat.core.crypto import (
     blind_index_key_from,
     compute_blind_index,
 )
-from amanat.core.errors import Conflict, InvalidInput
-from amanat.people.models import Person, PersonNameWord
+from amanat.core.errors import AmanatError, Conflict, InvalidInput
+from amanat.core.ids import new_id
+from amanat.people.models import IdentityClaim, Person, PersonNameWord
 from amanat.people.personal_data import IN_LIST_CHUNK, PersonData, PersonFields
 from amanat.people.validation import (
     email_lookup_key,
@@ -121,6 +130,10 @@ async def reindex_loaded_people(
         await session.execute(insert(PersonNameWord), words)
 
 
+def _held_column(column: InstrumentedAttribute[Any]) -> InstrumentedAttribute[bool]:
+    return Person.cnic_held if column is Person.cnic_index else Person.email_held
+
+
 def email_taken() -> Conflict:
     """The refusal of an email address someone already uses."""
     return Conflict("This email address is already in use.", code="email_taken", field="email")
@@ -133,60 +146,144 @@ def cnic_taken() -> Conflict:
     )
 
 
-async def _ensure_unused(
-    session: AsyncSession,
-    column: InstrumentedAttribute[bytes] | InstrumentedAttribute[bytes | None],
-    digests: list[bytes],
-    *,
-    except_person: str | None,
-    error: Conflict,
-) -> None:
-    statement = select(Person.id).where(column.in_(digests))
-    if except_person is not None:
-        statement = statement.where(Person.id != except_person)
-    if await session.scalar(statement.limit(1)):
-        raise error
+@dataclass(frozen=True)
+class Holder:
+    """A person whose ``column`` has a digest looked for: for good, or as a held claim."""
+
+    person_id: str
+    account_id: str
+    held: bool
 
 
-async def ensure_unique(
-    session: AsyncSession, ring: MasterKeyring, fields: PersonFields, except_person: str | None
-) -> None:
-    """Refuse an email or CNIC that anyone but ``except_person`` holds, platform-wide."""
-    await _ensure_unused(
-        session,
-        Person.email_index,
-        lookup_digests(ring, EMAIL_KIND, email_lookup_key(fields.email)),
-        except_person=except_person,
-        error=email_taken(),
-    )
-    if fields.cnic is not None:
-        await _ensure_unused(
-            session,
-            Person.cnic_index,
-            lookup_digests(ring, CNIC_KIND, fields.cnic),
-            except_person=except_person,
-            error=cnic_taken(),
-        )
-
-
-async def taken_digests(
+async def holders_of(
     session: AsyncSession, column: InstrumentedAttribute[Any], digests: Collection[bytes]
-) -> set[bytes]:
-    """Which of ``digests`` some person already holds in ``column``."""
-    taken: set[bytes] = set()
+) -> dict[bytes, list[Holder]]:
+    """Every person with one of ``digests`` in ``column``, held claims included."""
+    held = _held_column(column)
+    found: dict[bytes, list[Holder]] = {}
     ordered = list(digests)
     for start in range(0, len(ordered), IN_LIST_CHUNK):
         chunk = ordered[start : start + IN_LIST_CHUNK]
-        taken.update(await session.scalars(select(column).where(column.in_(chunk))))
-    return taken
+        rows = await session.execute(
+            select(column, Person.id, Person.account_id, held).where(column.in_(chunk))
+        )
+        for digest, person_id, account_id, is_held in rows:
+            found.setdefault(digest, []).append(Holder(person_id, account_id, bool(is_held)))
+    return found
+
+
+@dataclass(frozen=True, repr=False)
+class HeldField:
+    """A value stored as a held claim: which field, whose it is for good (person, account),
+    and its blind index now (warnings to the holder are counted by it)."""
+
+    field: str
+    holder_person_id: str
+    holder_account_id: str
+    digest: bytes
+
+    def __repr__(self) -> str:
+        return f"HeldField(field={self.field!r})"
+
+
+@dataclass(frozen=True, repr=False)
+class Entered:
+    """A stored person and the values of theirs stored as held claims."""
+
+    person: PersonData
+    held: tuple[HeldField, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"Entered(held={[held.field for held in self.held]!r})"
+
+
+def held_verdict(
+    holders: Collection[Holder], account_id: str, *, hold_foreign: bool, refusal: AmanatError
+) -> Holder | AmanatError | None:
+    """None for a free value; the holder for good to hold it against (another account's,
+    with ``hold_foreign``); else the refusal. Anyone of the account itself, claims included,
+    is refused openly: its admin sees its own people anyway."""
+    if any(holder.account_id == account_id for holder in holders):
+        return refusal
+    for_good = [holder for holder in holders if not holder.held]
+    if not for_good:
+        return None
+    return for_good[0] if hold_foreign else refusal
+
+
+async def held_fields(session: AsyncSession, person_id: str) -> frozenset[str]:
+    """Which of the person's email and CNIC are held claims (see the module's notes)."""
+    row = (
+        await session.execute(
+            select(Person.email_held, Person.cnic_held).where(Person.id == person_id)
+        )
+    ).first()
+    if row is None:
+        return frozenset()
+    return frozenset(name for name, held in zip(("email", "cnic"), row, strict=True) if held)
+
+
+@dataclass(frozen=True)
+class ClaimEntry:
+    """One held claim to record: which account entered which field for whom, and which
+    account holds it. Ids and a field name only."""
+
+    account_id: str
+    holder_account_id: str
+    field: str
+    person_id: str | None = None
+    user_id: str | None = None
+
+
+async def record_claims(
+    session: AsyncSession, claims: Sequence[ClaimEntry], *, at: datetime
+) -> list[str]:
+    """Store the claims (`IdentityClaim`); their ids, in order."""
+    rows = [
+        IdentityClaim(
+            id=new_id(),
+            account_id=claim.account_id,
+            holder_account_id=claim.holder_account_id,
+            field=claim.field,
+            person_id=claim.person_id,
+            user_id=claim.user_id,
+            created_at=at,
+        )
+        for claim in claims
+    ]
+    session.add_all(rows)
+    await session.flush()
+    return [row.id for row in rows]
+
+
+async def resolve_claims(
+    session: AsyncSession,
+    *,
+    field: str,
+    at: datetime,
+    user_id: str | None = None,
+    person_id: str | None = None,
+) -> None:
+    """Mark the open claims of ``field`` on this user or person resolved (the value they
+    were about is no longer held)."""
+    statement = select(IdentityClaim).where(
+        IdentityClaim.field == field, IdentityClaim.resolved_at.is_(None)
+    )
+    if user_id is not None:
+        statement = statement.where(IdentityClaim.user_id == user_id)
+    if person_id is not None:
+        statement = statement.where(IdentityClaim.person_id == person_id)
+    for claim in await session.scalars(statement):
+        claim.resolved_at = at
 
 
 # Built once (sign-in by email runs the first): building a statement costs more than running it.
+# A held claim is nobody's: sign-in, reset and sign-up never find (or merge with) it.
 _PERSON_ID_BY_EMAIL = select(Person.id).where(
-    Person.email_index.in_(bindparam("digests", expanding=True))
+    Person.email_index.in_(bindparam("digests", expanding=True)), Person.email_held.is_(False)
 )
 _PERSON_ID_BY_CNIC = select(Person.id).where(
-    Person.cnic_index.in_(bindparam("digests", expanding=True))
+    Person.cnic_index.in_(bindparam("digests", expanding=True)), Person.cnic_held.is_(False)
 )
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from amanat.access.roles import PLATFORM_ROLES
+from amanat.audit.event_words import role_words
 from amanat.core.crypto import MasterKeyring
 from amanat.people.reveal import FIELD_LABELS, PURPOSE_LABELS, Purpose, data_access_of
 
@@ -44,7 +45,7 @@ class DataAccessView:
 
 
 def _role_label(role: str) -> str:
-    return role.replace("_", " ")
+    return role_words(role)
 
 
 async def my_data_access(

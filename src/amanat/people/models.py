@@ -10,17 +10,30 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from amanat.core.db import Base, UTCDateTime
 from amanat.core.keystore import PersonKey
 
-__all__ = ["Person", "PersonKey", "PersonNameWord"]
+__all__ = ["IdentityClaim", "Person", "PersonKey", "PersonNameWord"]
+
+
+def _unique_unless_held(column: str, held: str) -> Index:
+    """Uniqueness of a blind index among the values people hold for good: a value held as a
+    claim (another customer account's person has it) may repeat (`IdentityClaim`)."""
+    where = text(f"NOT {held}")
+    return Index(
+        f"uq_person_{column}", column, unique=True, sqlite_where=where, postgresql_where=where
+    )
 
 
 class Person(Base):
     __tablename__ = "person"
+    __table_args__ = (
+        _unique_unless_held("email_index", "email_held"),
+        _unique_unless_held("cnic_index", "cnic_held"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("customer_account.id"), index=True)
@@ -30,9 +43,15 @@ class Person(Base):
     cnic: Mapped[bytes | None] = mapped_column(LargeBinary)
     address: Mapped[bytes | None] = mapped_column(LargeBinary)
     # Blind indexes: equal values give equal digests under the index key, nothing more.
-    email_index: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    # Indexed twice: every row (a door finds its own account's claims too) and, unique, the
+    # values held for good.
+    email_index: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
     phone_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
-    cnic_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    cnic_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
+    # A held value: an admin entered an email or CNIC a person of another customer account
+    # holds. It is stored and shown as usual, but it is nobody's for look-ups and uniqueness.
+    email_held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    cnic_held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     index_key_version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -99,3 +118,24 @@ class PendingContactChange(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class IdentityClaim(Base):
+    """An email, CNIC or username an admin entered that a person or user of another customer
+    account holds. The admin's door answered as for a free value; this row (and the audit log)
+    lets the provider resolve it out of band. Ids and a field name only, never the value.
+    """
+
+    __tablename__ = "identity_claim"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # The account whose admin entered the value, and the one whose person or user holds it.
+    account_id: Mapped[str] = mapped_column(ForeignKey("customer_account.id"), index=True)
+    holder_account_id: Mapped[str] = mapped_column(String(36))
+    field: Mapped[str] = mapped_column(String(16))
+    person_id: Mapped[str | None] = mapped_column(
+        ForeignKey("person.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

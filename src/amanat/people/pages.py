@@ -7,13 +7,14 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import Response
 
 from amanat.core.errors import AmanatError
 from amanat.identity.holders import (
     account_holder,
     link_holder_of_person,
+    organisation_name,
     reauthenticator,
     usernames_of,
 )
@@ -34,6 +35,7 @@ from amanat.web.auth import (
     require_anonymous_csrf,
 )
 from amanat.web.deps import CurrentSettings, DbSession
+from amanat.web.flash import redirect_with
 from amanat.web.problems import refusal_for_form, with_refusal_headers
 from amanat.web.templating import add_template_dir, render
 
@@ -73,30 +75,56 @@ async def _profile_page(
     ring: Keyring,
     *,
     error: str | None = None,
-    notice: str | None = None,
     status: int = 200,
+    show_cnic: bool = False,
 ) -> Response:
     profile = await self_service.my_profile(db, ring, account_holder(auth.user))
-    return _page(
+    response = _page(
         request,
         "profile.html",
         {
             "auth": auth,
             "person": profile.person,
+            # Masked unless the person asks to see it in full: their own data, so not recorded
+            # as a reveal (docs/personal-data.md), but not on the screen by default either.
+            "cnic_masked": profile.person.masked().get("cnic"),
+            "show_cnic": show_cnic,
+            "organisation": await organisation_name(db, auth.user),
             "pending": profile.pending,
             "provinces": PK_PROVINCES,
             "field_labels": FIELD_LABELS,
             "minutes": int(CHANGE_VALID_FOR.total_seconds() // 60),
             "error": error,
-            "notice": notice,
         },
         status,
     )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def _refused(
+    request: Request, auth: Authenticated, db: DbSession, ring: Keyring, exc: AmanatError
+) -> Response:
+    """The profile again with the refusal (status 4xx): a refused form repeats nothing."""
+    refused = refusal_for_form(exc)
+    page = await _profile_page(
+        request, auth, db, ring, error=refused.message, status=refused.status
+    )
+    return with_refusal_headers(page, refused)
+
+
+PROFILE = "/account/profile"
 
 
 @router.get("/account/profile")
-async def profile_page(request: Request, auth: SignedIn, db: DbSession, ring: Keyring) -> Response:
-    return await _profile_page(request, auth, db, ring)
+async def profile_page(
+    request: Request,
+    auth: SignedIn,
+    db: DbSession,
+    ring: Keyring,
+    show: Annotated[str, Query(max_length=16)] = "",
+) -> Response:
+    return await _profile_page(request, auth, db, ring, show_cnic=show == "cnic")
 
 
 @router.post("/account/profile")
@@ -122,12 +150,8 @@ async def profile_details_submit(
             reauthenticate=reauthenticator(db, ring, settings, auth.user),
         )
     except AmanatError as exc:
-        refused = refusal_for_form(exc)
-        page = await _profile_page(
-            request, auth, db, ring, error=refused.message, status=refused.status
-        )
-        return with_refusal_headers(page, refused)
-    return await _profile_page(request, auth, db, ring, notice="Your details are saved.")
+        return await _refused(request, auth, db, ring, exc)
+    return redirect_with(PROFILE, "Your name and address are saved.")
 
 
 @router.post("/account/profile/contact")
@@ -154,11 +178,7 @@ async def profile_contact_submit(
             current_password=current_password,
         )
     except AmanatError as exc:
-        refused = refusal_for_form(exc)
-        page = await _profile_page(
-            request, auth, db, ring, error=refused.message, status=refused.status
-        )
-        return with_refusal_headers(page, refused)
+        return await _refused(request, auth, db, ring, exc)
     waiting = {change.field for change in profile.pending}
     sent = [
         *(["a link and a code to your new email address"] if "email" in waiting else []),
@@ -167,7 +187,7 @@ async def profile_contact_submit(
     notice = "Your contact details are saved."
     if sent:
         notice = f"We sent {' and '.join(sent)}. A change takes effect once you confirm it."
-    return await _profile_page(request, auth, db, ring, notice=notice)
+    return redirect_with(PROFILE, notice)
 
 
 @router.post("/account/profile/confirm")
@@ -185,14 +205,8 @@ async def profile_confirm_submit(
         )
     except AmanatError as exc:
         # A wrong code still counts (the service marked it to be kept): render, don't raise.
-        refused = refusal_for_form(exc)
-        page = await _profile_page(
-            request, auth, db, ring, error=refused.message, status=refused.status
-        )
-        return with_refusal_headers(page, refused)
-    return await _profile_page(
-        request, auth, db, ring, notice="Your new contact details are saved."
-    )
+        return await _refused(request, auth, db, ring, exc)
+    return redirect_with(PROFILE, "Your new contact details are saved.")
 
 
 @router.get("/confirm-contact/{token}")
@@ -216,9 +230,10 @@ async def confirm_link_submit(
     csrf_token: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     require_anonymous_csrf(request, csrf_token)
-    holder = await self_service.confirm_change_by_link(
+    await self_service.confirm_change_by_link(
         db, ring, settings, token=token, holder_of=partial(link_holder_of_person, db)
     )
-    return render_anonymous_form(
-        request, "people/confirm_contact.html", {"username": holder.username, "done": True}
+    # The link works once: a reload of the page it led to repeats nothing.
+    return redirect_with(
+        "/signin", "Your new email address is confirmed: sign in with it from now on."
     )

@@ -14,8 +14,11 @@ person in the clear by naming a purpose from the policy's §2 and a reason. Each
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Literal, get_args
 
@@ -25,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from amanat.audit.actors import AuditActor
 from amanat.audit.records import record_event
 from amanat.core.clock import utcnow
-from amanat.core.crypto import DecryptionError, MasterKeyring
+from amanat.core.crypto import DecryptionError, KeyringError, MasterKeyring
+from amanat.core.crypto.envelope import decrypt_value, encrypt_value
 from amanat.core.errors import Forbidden, InvalidInput, NotFound, TooManyRequests
 from amanat.core.ids import new_id
 from amanat.people.models import PersonalDataAccess
@@ -38,6 +42,10 @@ REASON_MIN = 5
 REASON_MAX = 300
 RATE_WINDOW = timedelta(hours=1)
 ACCESS_LIST_LIMIT = 200
+# How long a revealed value waits, sealed, for the one page that shows it (POST/redirect/GET).
+DISPLAY_FOR = timedelta(minutes=2)
+_DISPLAY_KEY = "reveal-display"
+_DISPLAY_PLACE = "reveal_display"
 
 RevealableField = Literal["full_name", "email", "phone", "cnic", "address"]
 REVEALABLE_FIELDS: tuple[str, ...] = get_args(RevealableField)
@@ -267,3 +275,68 @@ async def data_access_of(
             )
         )
     return found
+
+
+# A page shows a revealed value after the reveal's redirect, so a reload repeats nothing: the
+# value travels to that page sealed (AES-GCM under a subkey of the master key), bound to the
+# viewer's session and the person, and expires within minutes. It is never in a URL or a log.
+
+
+def seal_for_display(
+    ring: MasterKeyring, revealed: RevealedValue, *, viewer: str, subject: str
+) -> str:
+    """`revealed` sealed for one showing to `viewer` (a session id) about `subject`."""
+    version, _ = ring.current()
+    payload = json.dumps(
+        {
+            "a": revealed.access_id,
+            "f": revealed.field,
+            "p": revealed.purpose.value,
+            "v": revealed.value,
+            "t": revealed.at.timestamp(),
+        },
+        ensure_ascii=False,
+    )
+    blob = encrypt_value(
+        ring.subkey(version, _DISPLAY_KEY),
+        payload,
+        table=_DISPLAY_PLACE,
+        column=viewer,
+        row_id=subject,
+    )
+    return f"{version}.{base64.urlsafe_b64encode(blob).decode().rstrip('=')}"
+
+
+def open_for_display(
+    ring: MasterKeyring,
+    sealed: str,
+    *,
+    viewer: str,
+    subject: str,
+    now: datetime | None = None,
+) -> RevealedValue | None:
+    """The value `seal_for_display` sealed for this viewer and subject, if still fresh; None for
+    anything else (expired, altered, another session's or another person's)."""
+    version_text, _, encoded = sealed.partition(".")
+    if not version_text.isdigit() or not encoded or len(sealed) > 4096:
+        return None
+    try:
+        blob = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        key = ring.subkey(int(version_text), _DISPLAY_KEY)
+        data = json.loads(
+            decrypt_value(key, blob, table=_DISPLAY_PLACE, column=viewer, row_id=subject)
+        )
+        at = datetime.fromtimestamp(float(data["t"]), tz=UTC)
+        shown = RevealedValue(
+            access_id=str(data["a"]),
+            field=str(data["f"]),
+            purpose=Purpose(data["p"]),
+            value=data["v"] if isinstance(data["v"], str) else None,
+            at=at,
+        )
+    except (binascii.Error, ValueError, KeyError, TypeError, KeyringError, DecryptionError):
+        return None
+    moment = now or utcnow()
+    if not at <= moment <= at + DISPLAY_FOR or shown.field not in REVEALABLE_FIELDS:
+        return None
+    return shown

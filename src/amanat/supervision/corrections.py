@@ -10,8 +10,11 @@ resets) go.
   only with the right to manage them: MANAGE_USERS in a customer account, MANAGE_STAFF for
   platform staff; an owner's data only by an owner. Support agents and privacy officers never,
   and nobody corrects their own data here (that is what a second pair of eyes is for).
-- Validated as an invitation is (`update_person` with the operator's required fields); the
-  CNIC stays unique platform-wide.
+- Validated as an invitation is (`correct_person` with the operator's required fields); the
+  CNIC stays unique platform-wide. A CNIC another person of the same account has is refused
+  (`cnic_taken`); one only another customer account has is accepted as a free one would be
+  and stored as a held claim (`amanat.identity.claims`: its holder is told, the provider
+  resolves it), so no admin learns what other accounts hold.
 - The person is mailed which fields changed, never the values; the change is audited as
   `user.personal_data_correct` with one flag per field, the fields cleared (null) by name and
   the reason code, never a value. An empty value is refused (`empty_value`): erasing is asked
@@ -33,10 +36,12 @@ from amanat.audit.records import record_event
 from amanat.core.crypto import MasterKeyring
 from amanat.core.errors import Forbidden, InvalidInput, NotFound
 from amanat.core.settings import Settings
+from amanat.identity.claims import HeldClaim, settle_claims
 from amanat.identity.mail import send_identity_mail
 from amanat.identity.users import get_user_for
+from amanat.people.blind_index import held_fields
 from amanat.people.personal_data import PersonData, read_person
-from amanat.people.registry import update_person
+from amanat.people.registry import correct_person
 from amanat.people.reveal import FIELD_LABELS
 
 if TYPE_CHECKING:  # a domain object identity's services hand us; its table is not ours
@@ -139,17 +144,21 @@ async def correct_personal_data(
         raise InvalidInput("Give at least one field to correct.", code="no_changes")
     assert user.person_id is not None  # checked by correctable_user
     before = await read_person(session, ring, user.person_id)
-    after = await update_person(
+    entered = await correct_person(
         session,
         ring,
         user.person_id,
         required=settings.require_identity_fields,
-        **changes,
+        changes=changes,
+        # Platform staff see every account anyway: to them a held value is refused openly.
+        hold_foreign=not actor.is_platform_staff,
     )
+    after = entered.person
     changed = tuple(
         field for field in CORRECTABLE_FIELDS if getattr(before, field) != getattr(after, field)
     )
-    if changed:
+    # A held email address is another person's mailbox: nothing about this user goes there.
+    if changed and "email" not in await held_fields(session, user.person_id):
         await send_identity_mail(
             session,
             ring,
@@ -161,6 +170,7 @@ async def correct_personal_data(
             reason_label=REASON_LABELS[reason] if reason is not None else None,
             profile_page=f"{settings.base_url}/account/profile",
         )
+    if changed:
         details: dict[str, str | int | bool | None] = {
             field: field in changed for field in CORRECTABLE_FIELDS
         }
@@ -179,4 +189,12 @@ async def correct_personal_data(
             target_id=user.id,
             details=details,
         )
+    await settle_claims(
+        session,
+        ring,
+        settings,
+        actor,
+        account_id=user.account_id,
+        claims=[HeldClaim.of_person(user.id, after.id, held) for held in entered.held],
+    )
     return Correction(user, after, changed)

@@ -86,12 +86,12 @@ async def _subject(session: AsyncSession, actor: Actor, user_id: str) -> User:
     return await get_user_for(session, actor, user_id)
 
 
-async def check_reveal_subject(session: AsyncSession, actor: Actor, user_id: str) -> None:
+async def check_reveal_subject(session: AsyncSession, actor: Actor, user_id: str) -> User:
     """Before a reveal form is shown: 403 for a role that may reveal nothing, 404 for a user
-    outside the actor's reach, so the form confirms no id of another account."""
+    outside the actor's reach, so the form confirms no id of another account; else the user."""
     if not purposes_for(actor) or not actor.can(Permission.REVEAL_PERSONAL_DATA):
         raise Forbidden("Your role may not reveal personal data.", code="reveal_not_allowed")
-    await _subject(session, actor, user_id)
+    return await _subject(session, actor, user_id)
 
 
 async def reveal_user_field(

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
+from amanat.web.error_pages import signed_in_viewer
 from amanat.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -28,4 +29,5 @@ async def api_docs(request: Request) -> HTMLResponse:
         for method, operation in item.items()
         if method in _METHODS
     ]
-    return render(request, "api_docs.html", {"operations": operations, "spec": spec})
+    auth = await signed_in_viewer(request.scope)  # the navigation, for a signed-in reader
+    return render(request, "api_docs.html", {"operations": operations, "spec": spec, "auth": auth})

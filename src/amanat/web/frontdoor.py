@@ -66,6 +66,12 @@ class FrontDoor:
             return
 
         started = time.perf_counter()
+        method = scope["method"]
+        # HEAD is GET without the body (RFC 9110 §9.3.2): every GET route answers it, with the
+        # headers, Content-Length included, that GET would send.
+        head = method == "HEAD"
+        if head:
+            scope["method"] = "GET"
         request_id = new_request_id()
         nonce = secrets.token_urlsafe(16)
         state = scope.setdefault("state", {})
@@ -97,6 +103,8 @@ class FrontDoor:
                 status = message["status"]
                 headers = _merge_headers(message.get("headers", []), request_id, nonce)
                 message = {**message, "headers": headers}
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         try:
@@ -110,10 +118,10 @@ class FrontDoor:
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
-            self.metrics.observe(scope["method"], route, status, elapsed)
+            self.metrics.observe(method, route, status, elapsed)
             log.info(
                 "request",
-                method=scope["method"],
+                method=method,
                 route=route,
                 status=status,
                 duration_ms=round(elapsed * 1000, 2),

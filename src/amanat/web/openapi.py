@@ -69,6 +69,11 @@ _ANONYMOUS = {
     "404": "Nothing at this address (or the feature is switched off).",
     "409": "The change conflicts with the current state.",
 }
+# Anonymous operations that check a credential of their own and refuse a wrong one with a 401
+# (the fuzzer found sign-in's undeclared).
+_CHECKS_CREDENTIALS = {
+    ("/api/v1/session", "post"): "The login or password is not right (`signin_failed`).",
+}
 _SESSION_DEPENDENCIES = frozenset(
     {auth.any_session, auth.enrolling_user, auth.signed_in, auth.optional_authentication}
 )
@@ -144,9 +149,11 @@ def describe(app: FastAPI) -> dict[str, Any]:
                 continue
             signed_in, takes_tokens = _access(route)
             responses = operation.setdefault("responses", {})
+            refusal = _CHECKS_CREDENTIALS.get((path, method))
             for status, description in {
                 **_ALWAYS,
                 **(_SIGNED_IN if signed_in else _ANONYMOUS),
+                **({"401": refusal} if refusal else {}),
             }.items():
                 responses[status] = _problem(description)
             if signed_in:

@@ -16,6 +16,7 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse
 
+from amanat.web.error_pages import signed_in_viewer
 from amanat.web.templating import render
 
 POLICY_FILE = Path(__file__).parent / "policy" / "privacy-policy.txt"
@@ -79,4 +80,5 @@ def privacy_policy() -> PolicyDocument:
 
 @router.get("/privacy-policy", response_class=HTMLResponse)
 async def privacy_policy_page(request: Request) -> HTMLResponse:
-    return render(request, "privacy_policy.html", {"policy": privacy_policy()})
+    auth = await signed_in_viewer(request.scope)  # the navigation, for a signed-in reader
+    return render(request, "privacy_policy.html", {"policy": privacy_policy(), "auth": auth})

@@ -12,12 +12,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import Scope
 
 from amanat.core.errors import AmanatError
-from amanat.web.templating import render
+from amanat.web.error_pages import error_page
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -84,9 +85,9 @@ def problem(
         if extra:
             body.update(extra)
         return ProblemResponse(body, status_code=status, headers=headers)
-    return render(
-        None,
-        "error.html",
+    # Rendered as it is sent, with the signed-in navigation when the browser is signed in.
+    return error_page(
+        scope,
         {
             "status": status,
             "title": title,
@@ -95,7 +96,6 @@ def problem(
             "code": code,
         },
         status_code=status,
-        nonce=scope.get("state", {}).get("csp_nonce", ""),
         headers=headers,
     )
 
@@ -117,6 +117,11 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AmanatError)
     target = _PAGE_REDIRECTS.get(exc.code)
     if target is not None and not wants_json(request.scope) and request.url.path != target:
+        if exc.code == "unauthenticated" and request.method in ("GET", "HEAD"):
+            # Back to the page asked for after sign-in (same-site paths only: identity.return_to).
+            from amanat.identity.return_to import signin_page_for
+
+            target = signin_page_for(request.url.path, request.url.query)
         return RedirectResponse(target, status_code=303)
     return problem(
         request.scope,
@@ -129,14 +134,43 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def allowed_methods(request: Request) -> set[str]:
+    """Every method some route of the app takes at this request's path.
+
+    The router raises a 405 from the first route whose path matched, which names only its own
+    methods; a path served by several routes (GET and POST apart) takes the union.
+    """
+    root_path: str = request.scope.get("root_path", "")
+    path: str = request.scope["path"]
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path) :] or "/"
+    allowed: set[str] = set()
+    for context in iter_route_contexts(request.app.routes):
+        regex = getattr(context, "path_regex", None)
+        methods = context.methods
+        if regex is None or not methods or not regex.match(path):
+            continue
+        allowed |= {method.upper() for method in methods}
+    if "GET" in allowed:
+        allowed.add("HEAD")  # the front door answers HEAD wherever GET is served
+    return allowed
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _STATUS_CODES.get(exc.status_code, "http_error")
     detail = _STATUS_MESSAGES.get(exc.status_code)
     if detail is None:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # A mounted app (static files) names its own methods; no route of ours matches there.
+        allowed = allowed_methods(request) or {
+            method.strip().upper() for method in headers.get("Allow", "").split(",") if method
+        }
+        headers["Allow"] = ", ".join(sorted(allowed))
     return problem(
-        request.scope, status=exc.status_code, code=code, detail=detail, headers=exc.headers
+        request.scope, status=exc.status_code, code=code, detail=detail, headers=headers or None
     )
 
 

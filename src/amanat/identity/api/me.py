@@ -8,15 +8,18 @@ import asyncio
 from fastapi import APIRouter, Response
 
 from amanat.activity.context import RequestCtx
-from amanat.identity import devices, mfa_enrolment, password_change
+from amanat.identity import devices, mfa_enrolment, mfa_upkeep, password_change, preferences
 from amanat.identity.api_tokens import ApiScope
 from amanat.identity.credentials import password_problems
 from amanat.identity.password_policy import PasswordContext, estimate_strength
 from amanat.identity.schemas import (
     CountOut,
     MeOut,
+    MePatchIn,
+    MfaStatusOut,
     PasswordChangeIn,
     PasswordProblemOut,
+    ReauthenticationIn,
     RecoveryCodesOut,
     SessionOut,
     StrengthIn,
@@ -27,6 +30,7 @@ from amanat.identity.schemas import (
 )
 from amanat.people.personal_data import read_person
 from amanat.web.auth import (
+    Authenticated,
     EnrollingUser,
     Keyring,
     SignedIn,
@@ -44,6 +48,10 @@ router = APIRouter(prefix="/api/v1", tags=["identity"])
     dependencies=[require_scope(ApiScope.PROFILE_READ)],
 )
 async def me(auth: EnrollingUser, db: DbSession, ring: Keyring) -> MeOut:
+    return await _me_out(auth, db, ring)
+
+
+async def _me_out(auth: Authenticated, db: DbSession, ring: Keyring) -> MeOut:
     user = auth.user
     full_name = email = ""
     if user.person_id is not None:
@@ -61,7 +69,54 @@ async def me(auth: EnrollingUser, db: DbSession, ring: Keyring) -> MeOut:
         password_changed_at=user.password_changed_at,
         last_signin_at=user.last_signin_at,
         csrf_token=auth.csrf_token,
+        time_zone=user.time_zone or preferences.DEFAULT_TIME_ZONE,
     )
+
+
+@router.patch(
+    "/me",
+    response_model=MeOut,
+    summary="Change my preferences (time zone; null sets the default, Asia/Karachi)",
+)
+async def patch_me(body: MePatchIn, auth: SignedIn, db: DbSession, ring: Keyring) -> MeOut:
+    if "time_zone" in body.model_fields_set:
+        await preferences.set_time_zone(db, auth.user, body.time_zone)
+    return await _me_out(auth, db, ring)
+
+
+@router.get("/me/mfa", response_model=MfaStatusOut, summary="My second factor and codes left")
+async def my_mfa(auth: SignedIn, db: DbSession) -> MfaStatusOut:
+    return MfaStatusOut(
+        enabled=auth.user.mfa_enabled_at is not None,
+        enabled_at=auth.user.mfa_enabled_at,
+        recovery_codes_left=await mfa_upkeep.recovery_codes_left(db, auth.user),
+    )
+
+
+@router.post(
+    "/me/mfa/recovery-codes",
+    response_model=RecoveryCodesOut,
+    summary="Make new recovery codes (password and a current code); the old ones stop working",
+)
+async def regenerate_recovery_codes(
+    body: ReauthenticationIn,
+    auth: SignedIn,
+    db: DbSession,
+    ring: Keyring,
+    settings: CurrentSettings,
+    context: RequestCtx,
+) -> RecoveryCodesOut:
+    codes = await mfa_upkeep.regenerate_recovery_codes(
+        db,
+        ring,
+        settings,
+        user=auth.user,
+        password=body.current_password,
+        code=body.code,
+        session_id=auth.session.id,
+        context=context,
+    )
+    return RecoveryCodesOut(recovery_codes=codes)
 
 
 @router.post("/me/password", response_model=CountOut, summary="Change my password")

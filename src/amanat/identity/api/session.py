@@ -121,10 +121,13 @@ async def sign_out_everywhere(
 @router.post(
     "/invites/accept",
     response_model=CountOut,
-    summary="Set the first password through an invitation",
+    summary="Set the first password through an invitation (and choose a username when it "
+    "asks for one)",
 )
 async def accept_invite(
     body: InviteAcceptIn, db: DbSession, ring: Keyring, settings: CurrentSettings
 ) -> CountOut:
-    await invitations.accept_invite(db, ring, settings, token=body.token, password=body.password)
+    await invitations.accept_invite(
+        db, ring, settings, token=body.token, password=body.password, username=body.username
+    )
     return CountOut(count=1)

@@ -19,20 +19,17 @@ from amanat.people.forms import PersonForm, person_fields_context
 from amanat.people.schemas import EMAIL_BOUND, FULL_NAME_BOUND
 from amanat.web.auth import Keyring, render_anonymous_form, require_anonymous_csrf
 from amanat.web.deps import CurrentSettings, DbSession, client_address
+from amanat.web.flash import redirect_with
 from amanat.web.problems import with_refusal_headers
 
 router = APIRouter(include_in_schema=False)
 signup_pages = APIRouter(include_in_schema=False, dependencies=[Depends(signup_switch)])
 
 
-def _signin_page(request: Request, settings: CurrentSettings, notice: str) -> Response:
-    context = {"notice": notice, "signup_enabled": settings.signup_enabled}
-    return render_anonymous_form(request, "identity/signin.html", context)
-
-
 @router.get("/reset")
-async def reset_request_form(request: Request) -> Response:
-    return render_anonymous_form(request, "identity/reset_request.html", {})
+async def reset_request_form(request: Request, sent: bool = False) -> Response:
+    # `?sent=1` is where the request's redirect leads: the same words whoever asked.
+    return render_anonymous_form(request, "identity/reset_request.html", {"sent": sent})
 
 
 @router.post("/reset")
@@ -58,9 +55,7 @@ async def reset_request_submit(
             ),
             exc,
         )
-    return render_anonymous_form(
-        request, "identity/reset_request.html", {"sent": True, "notice": RESET_REQUESTED}
-    )
+    return redirect_with("/reset?sent=1", RESET_REQUESTED)
 
 
 def _reset_form_context(has_mfa: bool, settings: CurrentSettings) -> dict[str, Any]:
@@ -105,7 +100,7 @@ async def reset_submit(
         return render_anonymous_form(
             request, "identity/reset_form.html", {**context, "error": exc.message}, 422
         )
-    return _signin_page(request, settings, "Your password is changed. Sign in with it.")
+    return redirect_with("/signin", "Your password is changed. Sign in with it.")
 
 
 @signup_pages.get("/signup")
@@ -161,7 +156,12 @@ async def signup_submit(
         }
         page = render_anonymous_form(request, "identity/signup.html", context, exc.status)
         return with_refusal_headers(page, exc)
-    return render_anonymous_form(request, "identity/signup_sent.html", {"notice": SIGNUP_ACCEPTED})
+    return redirect_with("/signup/sent", SIGNUP_ACCEPTED)
+
+
+@signup_pages.get("/signup/sent")
+async def signup_sent(request: Request) -> Response:
+    return render_anonymous_form(request, "identity/signup_sent.html", {})
 
 
 @signup_pages.get("/verify/{token}")
@@ -180,7 +180,11 @@ async def verify_submit(
 ) -> Response:
     require_anonymous_csrf(request, csrf_token)
     user = await signup.verify_email(db, token=token)
-    return render_anonymous_form(request, "identity/verified.html", {"username": user.username})
+    return redirect_with(
+        "/signin",
+        f"The email address of {user.username} is confirmed. Sign in to continue; you will be "
+        "asked to set up a second factor.",
+    )
 
 
 router.include_router(signup_pages)

@@ -14,9 +14,10 @@ from fastapi import APIRouter, File, Query, UploadFile
 from pydantic import BaseModel
 
 from amanat.core.errors import AmanatError
+from amanat.identity.api_tokens import ApiScope
 from amanat.identity.bulk_import import import_users
 from amanat.identity.import_file import MAX_IMPORT_BYTES, parse_import_file
-from amanat.web.auth import Keyring, UserSupervisor
+from amanat.web.auth import Keyring, UserSupervisor, require_scope
 from amanat.web.deps import CurrentSettings, DbSession
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
@@ -69,6 +70,8 @@ def _check_media_type(content_type: str | None) -> None:
     response_model=ImportReportOut,
     summary="Invite users into my account from a CSV file (username,full_name,email; "
     "optionally role, phone, cnic and the address columns)",
+    # An API token needs users:write, as for one invitation (POST /api/v1/users).
+    dependencies=[require_scope(ApiScope.USERS_WRITE)],
 )
 async def import_users_from_file(
     file: Annotated[UploadFile, File(description="CSV, UTF-8, at most 10,000 rows")],

@@ -4,12 +4,14 @@ invitation, and each change of a user's state (`amanat.identity.users` decides).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
 
 from amanat.access.roles import Role
-from amanat.identity import invitations, user_management, users
+from amanat.identity import invitation_upkeep, invitations, user_management, users
 from amanat.identity.api_tokens import ApiScope
 from amanat.identity.schemas import (
     CountOut,
@@ -225,4 +227,42 @@ async def reset_mfa(user_id: str, auth: UserSupervisor, db: DbSession, ring: Key
 )
 async def remove(user_id: str, auth: UserSupervisor, db: DbSession) -> Response:
     await user_management.remove_user(db, auth.actor, user_id)
+    return Response(status_code=204)
+
+
+class InvitationOut(BaseModel):
+    """An invitation sent (again): to whom, masked, and until when its link works."""
+
+    user_id: str
+    username: str
+    email: str
+    expires_at: datetime
+
+
+@router.post(
+    "/users/{user_id}/invitation/resend",
+    response_model=InvitationOut,
+    summary="Send a pending invitation again (a new link; the old one stops working)",
+    dependencies=[require_scope(ApiScope.USERS_WRITE)],
+)
+async def resend_invitation(
+    user_id: str, auth: UserSupervisor, db: DbSession, ring: Keyring, settings: CurrentSettings
+) -> InvitationOut:
+    sent = await invitation_upkeep.resend_invitation(db, ring, settings, auth.actor, user_id)
+    return InvitationOut(
+        user_id=sent.user_id,
+        username=sent.username,
+        email=sent.masked_email,
+        expires_at=sent.expires_at,
+    )
+
+
+@router.delete(
+    "/users/{user_id}/invitation",
+    status_code=204,
+    summary="Withdraw a pending invitation (the invited user and their data go)",
+    dependencies=[require_scope(ApiScope.USERS_WRITE)],
+)
+async def cancel_invitation(user_id: str, auth: UserSupervisor, db: DbSession) -> Response:
+    await invitation_upkeep.cancel_invitation(db, auth.actor, user_id)
     return Response(status_code=204)

@@ -1,54 +1,60 @@
-"""The admin's pages for the users of their own account: the masked list with the invitation
-form, one user's page (their state, personal data masked, sessions, devices and sign-in
-history) and its buttons."""
+"""The admin's pages for the users of their own account: the masked list with the pending
+invitations and the invitation form, and one user's page (their state, personal data masked,
+sessions, devices and sign-in history) with the buttons they may use (`user_actions`)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
-from amanat.access.actors import Actor
-from amanat.access.roles import ACCOUNT_ROLES, PLATFORM_ROLES, Permission, Role
+from amanat.access.roles import Role
 from amanat.activity.service import EVENT_KINDS, OUTCOMES
-from amanat.core.crypto import MasterKeyring
-from amanat.core.errors import AmanatError, InvalidInput
+from amanat.core.clock import utcnow
+from amanat.core.errors import AmanatError
 from amanat.core.schemas import Strict
-from amanat.identity import invitations, user_management, users
+from amanat.identity import invitation_upkeep, invitations, user_rules, users
+from amanat.identity.accounts import get_account_for
 from amanat.identity.sessions import list_sessions
 from amanat.people.forms import PersonForm, person_fields_context
 from amanat.people.schemas import EMAIL_BOUND, FULL_NAME_BOUND
 from amanat.supervision import activity as supervised
 from amanat.supervision import directory
+from amanat.supervision.pages.user_actions import USER_ACTIONS
 from amanat.web.auth import (
     Keyring,
     UserSupervisor,
 )
 from amanat.web.deps import CurrentSettings, DbSession
+from amanat.web.flash import redirect_with
 from amanat.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
+STATUS_WORDS = {"invited": "Invited", "active": "Active", "suspended": "Suspended"}
+
+# The order the user page shows its buttons in; which of them a viewer sees is the rule's.
+BUTTONS = (
+    "reactivate",
+    "suspend",
+    "resend-invitation",
+    "cancel-invitation",
+    "revoke-sessions",
+    "force-password-change",
+    "reset-mfa",
+    "unlock",
+    "remove",
+)
+
 
 def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
-    return render(request, f"supervision/{template}", context, status_code=status)
-
-
-def _assignable_roles(auth: UserSupervisor) -> list[str]:
-    if auth.actor.is_platform_staff:
-        return [role.value for role in Role if role in PLATFORM_ROLES]
-    if auth.actor.can(Permission.GRANT_ADMIN):
-        return [role.value for role in (Role.MEMBER, Role.ADMIN, Role.OWNER)]
-    return [role.value for role in Role if role in ACCOUNT_ROLES and role == Role.MEMBER]
-
-
-def _listed_roles(auth: UserSupervisor) -> list[str]:
-    """The roles a user of the actor's own account can hold: the choices of the role filter."""
-    kind = PLATFORM_ROLES if auth.actor.is_platform_staff else ACCOUNT_ROLES
-    return [role.value for role in Role if role in kind]
+    return render(
+        request,
+        f"supervision/{template}",
+        {"role_in_words": user_rules.role_in_words, "status_words": STATUS_WORDS, **context},
+        status_code=status,
+    )
 
 
 class UserFilters(Strict):
@@ -57,15 +63,38 @@ class UserFilters(Strict):
     role: str | None = None
 
 
-def _users_context(
-    auth: UserSupervisor, rows: list[users.UserSummary], filters: UserFilters
+async def _users_context(
+    db: DbSession,
+    ring: Keyring,
+    auth: UserSupervisor,
+    rows: list[users.UserSummary],
+    filters: UserFilters,
 ) -> dict[str, Any]:
+    account = await get_account_for(db, auth.actor, auth.user.account_id)
+    pending = await users.list_users(db, ring, auth.actor, status="invited")
     return {
         "auth": auth,
         "users": rows,
-        "roles": _assignable_roles(auth),
-        "listed_roles": _listed_roles(auth),
+        "roles": [role.value for role in user_rules.roles_to_invite(auth.actor, account)],
+        "listed_roles": [role.value for role in user_rules.listed_roles(auth.actor)],
         "filters": filters,
+        "pending": pending,
+        "may_resend": {
+            row.id
+            for row in pending
+            if user_rules.may_resend_invitation(
+                auth.actor, account, status=row.status, role=row.role
+            )
+        },
+        "may_cancel": {
+            row.id
+            for row in pending
+            if user_rules.may_cancel_invitation(
+                auth.actor, user_id=row.id, status=row.status, role=row.role
+            )
+        },
+        "expiries": await invitation_upkeep.invitation_expiries(db, auth.actor),
+        "now": utcnow(),
     }
 
 
@@ -81,7 +110,8 @@ async def users_page(
     role: str = "",
 ) -> Response:
     status_filter = status if status in ("invited", "active", "suspended") else None
-    role_filter = Role(role) if role in _listed_roles(auth) else None
+    listed = user_rules.listed_roles(auth.actor)
+    role_filter = next((listed_role for listed_role in listed if listed_role.value == role), None)
     rows = await users.list_users(
         db,
         ring,
@@ -98,7 +128,10 @@ async def users_page(
     return _page(
         request,
         "admin_users.html",
-        {**_users_context(auth, rows, filters), **person_fields_context(settings)},
+        {
+            **await _users_context(db, ring, auth, rows, filters),
+            **person_fields_context(settings),
+        },
     )
 
 
@@ -140,31 +173,13 @@ async def invite_submit_page(
             request,
             "admin_users.html",
             {
-                **_users_context(auth, rows, UserFilters()),
+                **await _users_context(db, ring, auth, rows, UserFilters()),
                 **person_fields_context(settings, typed={**typed, **person.typed}, refusal=exc),
             },
             exc.status,
         )
-    return RedirectResponse(f"/admin/users/{user.id}", status_code=303)
-
-
-UserAction = Callable[[AsyncSession, MasterKeyring, Actor, str], Awaitable[object]]
-
-
-# Every action the user page's buttons post to `/admin/users/{id}/{action}`, and nothing else.
-USER_ACTIONS: dict[str, UserAction] = {
-    "suspend": user_management.suspend_user,
-    "reactivate": lambda db, ring, actor, user_id: user_management.reactivate_user(
-        db, actor, user_id
-    ),
-    "revoke-sessions": lambda db, ring, actor, user_id: user_management.revoke_user_sessions(
-        db, actor, user_id
-    ),
-    "force-password-change": user_management.force_password_change,
-    "reset-mfa": user_management.reset_user_mfa,
-    "unlock": user_management.unlock_user,
-    "remove": lambda db, ring, actor, user_id: user_management.remove_user(db, actor, user_id),
-}
+    summary = await users.summarize(db, ring, user)
+    return redirect_with(f"/admin/users/{user.id}", f"Invitation sent to {summary.masked_email}")
 
 
 @router.get("/admin/users/{user_id}")
@@ -179,16 +194,19 @@ async def user_page(
 ) -> Response:
     user = await users.get_user_for(db, auth.actor, user_id)
     summary = await directory.masked_user(db, ring, user)
+    account = await get_account_for(db, auth.actor, user.account_id)
+    allowed = user_rules.permitted_actions(auth.actor, account, user)
     actions = [
-        ("reactivate", "Reactivate", "")
-        if user.status == "suspended"
-        else ("suspend", "Suspend", "danger"),
-        ("revoke-sessions", "End all sessions", "secondary"),
-        ("force-password-change", "Force password change", "secondary"),
-        ("reset-mfa", "Reset second factor", "secondary"),
-        ("unlock", "Lift sign-in lock", "secondary"),
-        ("remove", "Remove user", "danger"),
+        (
+            name,
+            USER_ACTIONS[name].label,
+            USER_ACTIONS[name].style,
+            USER_ACTIONS[name].confirmed_first,
+        )
+        for name in BUTTONS
+        if name in allowed
     ]
+    expiry = (await invitation_upkeep.invitation_expiries(db, auth.actor)).get(user.id)
     return _page(
         request,
         "admin_user.html",
@@ -196,6 +214,11 @@ async def user_page(
             "auth": auth,
             "user": summary,
             "actions": actions,
+            "roles_to_give": [
+                role.value for role in await user_rules.roles_to_give(db, auth.actor, user)
+            ],
+            "invitation_expires": expiry,
+            "now": utcnow(),
             "session_count": len(await list_sessions(db, user.id)),
             **await _user_activity(db, auth, user.id, kind=kind, outcome=outcome),
         },
@@ -223,16 +246,3 @@ async def _user_activity(
         "event_kinds": EVENT_KINDS,
         "outcomes": OUTCOMES,
     }
-
-
-@router.post("/admin/users/{user_id}/{action}")
-async def user_action(
-    user_id: str, action: str, auth: UserSupervisor, db: DbSession, ring: Keyring
-) -> Response:
-    perform = USER_ACTIONS.get(action)
-    if perform is None:
-        raise InvalidInput("Unknown action.", code="unknown_action")
-    await perform(db, ring, auth.actor, user_id)
-    if action == "remove":
-        return RedirectResponse("/admin/users", status_code=303)
-    return RedirectResponse(f"/admin/users/{user_id}", status_code=303)

@@ -1,11 +1,15 @@
-"""Customer accounts over JSON, for platform admins: open, list, suspend, reactivate, settings."""
+"""Customer accounts over JSON, for platform admins: open, list, read one, suspend, reactivate;
+and the second-factor setting for an account's admins."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import TYPE_CHECKING
+
 from fastapi import APIRouter
+from pydantic import BaseModel
 
 from amanat.identity import accounts
-from amanat.identity.models import CustomerAccount
 from amanat.identity.schemas import (
     AccountCreateIn,
     AccountOut,
@@ -13,6 +17,7 @@ from amanat.identity.schemas import (
     AccountSettingsIn,
     AccountSuspendIn,
 )
+from amanat.identity.users import UserSummary
 from amanat.web.auth import (
     Keyring,
     PlatformAdmin,
@@ -20,7 +25,51 @@ from amanat.web.auth import (
 )
 from amanat.web.deps import DbSession
 
+if TYPE_CHECKING:  # a row handed over by identity's services, never queried here
+    from amanat.identity.models import CustomerAccount
+
 router = APIRouter(prefix="/api/v1", tags=["identity"])
+
+
+class AccountUserOut(BaseModel):
+    """A user of the account as a platform admin sees it: masked, never in clear."""
+
+    id: str
+    username: str
+    masked_email: str
+    role: str
+    status: str
+    mfa_enabled: bool
+    last_signin_at: datetime | None
+    created_at: datetime
+
+
+class AccountInvitationOut(BaseModel):
+    user: AccountUserOut
+    sent_at: datetime
+    expires_at: datetime
+    expired: bool
+
+
+class AccountSummaryOut(BaseModel):
+    account: AccountOut
+    owner: AccountUserOut | None
+    user_count: int
+    users: list[AccountUserOut]
+    invitations: list[AccountInvitationOut]
+
+
+def _user_out(row: UserSummary) -> AccountUserOut:
+    return AccountUserOut(
+        id=row.id,
+        username=row.username,
+        masked_email=row.masked_email,
+        role=row.role,
+        status=row.status,
+        mfa_enabled=row.mfa_enabled,
+        last_signin_at=row.last_signin_at,
+        created_at=row.created_at,
+    )
 
 
 def _account_out(row: CustomerAccount) -> AccountOut:
@@ -44,6 +93,32 @@ async def list_accounts(auth: PlatformAdmin, db: DbSession) -> list[AccountOut]:
 )
 async def create_account(body: AccountCreateIn, auth: PlatformAdmin, db: DbSession) -> AccountOut:
     return _account_out(await accounts.create_customer_account(db, auth.actor, name=body.name))
+
+
+@router.get(
+    "/accounts/{account_id}",
+    response_model=AccountSummaryOut,
+    summary="One customer account: owner, users and pending invitations (masked)",
+)
+async def account_summary(
+    account_id: str, auth: PlatformAdmin, db: DbSession, ring: Keyring
+) -> AccountSummaryOut:
+    overview = await accounts.account_overview(db, ring, auth.actor, account_id)
+    return AccountSummaryOut(
+        account=_account_out(overview.account),
+        owner=_user_out(overview.owner) if overview.owner else None,
+        user_count=overview.user_count,
+        users=[_user_out(row) for row in overview.users],
+        invitations=[
+            AccountInvitationOut(
+                user=_user_out(row.user),
+                sent_at=row.sent_at,
+                expires_at=row.expires_at,
+                expired=row.expired,
+            )
+            for row in overview.invitations
+        ],
+    )
 
 
 @router.post(
