@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event, make_url, text
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -44,6 +44,24 @@ SQLITE_MMAP_BYTES = 1 << 30  # reads through the OS page cache, no copy per page
 # A pooled PostgreSQL connection idle this long is pinged before use (see _configure_postgres).
 POSTGRES_PING_AFTER_IDLE_S = 30.0
 _IDLE_SINCE = "amanat_idle_since"
+
+
+# SQLITE_BUSY and SQLITE_BUSY_SNAPSHOT: a read transaction could not become a write transaction.
+_SQLITE_LOCK_CODES = frozenset({5, 517})
+
+
+class ReadConflict(Exception):
+    """A request that began as a reader (a deferred transaction, beside any writer) had to
+    write, and another connection wrote first: its snapshot cannot become a write transaction.
+    Nothing of it was kept; the front door runs the request again once, as a writer."""
+
+
+def is_write_conflict(error: BaseException) -> bool:
+    """Whether `error` is SQLite refusing a reader's first write (locked, or a stale snapshot)."""
+    if not isinstance(error, OperationalError):
+        return False
+    code = getattr(error.orig, "sqlite_errorcode", None)
+    return code in _SQLITE_LOCK_CODES or "database is locked" in str(error.orig)
 
 
 class Base(DeclarativeBase):
@@ -89,6 +107,9 @@ class Database:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     keystore_engine: AsyncEngine | None = None
+    # On SQLite, sessions whose transactions begin deferred: a request that only reads runs
+    # beside a writer instead of queueing for the one write lock (None: use `sessionmaker`).
+    read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -219,6 +240,11 @@ def create_database(
         engine=engine,
         sessionmaker=sessionmaker_for(engine, keystore=keystore_engine),
         keystore_engine=keystore_engine,
+        read_sessionmaker=(
+            sessionmaker_for(engine, keystore=keystore_engine, write_intent=False)
+            if engine.dialect.name == "sqlite"
+            else None
+        ),
     )
 
 
@@ -226,25 +252,32 @@ def sessionmaker_for(
     bind: AsyncEngine | AsyncConnection,
     *,
     keystore: AsyncEngine | AsyncConnection | None = None,
+    write_intent: bool = True,
     **options: Any,
 ) -> async_sessionmaker[AsyncSession]:
     """Sessions on `bind`, with the key store's tables on `keystore` when given.
 
-    On SQLite, sessions over engines begin their transactions IMMEDIATE (see `_configure_sqlite`).
+    On SQLite, sessions over engines begin their transactions IMMEDIATE (see `_configure_sqlite`)
+    unless `write_intent` is False: then deferred, for requests that only read.
     """
     if keystore is not None:
         binds = dict(options.pop("binds", None) or {})
-        binds.setdefault(KeystoreBase, _with_write_intent(keystore))
+        binds.setdefault(KeystoreBase, _with_write_intent(keystore, write_intent))
         options["binds"] = binds
     return async_sessionmaker(
-        bind=_with_write_intent(bind), expire_on_commit=False, autoflush=False, **options
+        bind=_with_write_intent(bind, write_intent),
+        expire_on_commit=False,
+        autoflush=False,
+        **options,
     )
 
 
-def _with_write_intent(bind: AsyncEngine | AsyncConnection) -> AsyncEngine | AsyncConnection:
+def _with_write_intent(
+    bind: AsyncEngine | AsyncConnection, intent: bool = True
+) -> AsyncEngine | AsyncConnection:
     # A connection handed in (tests' outer transaction) has begun already; only engines vary.
     if isinstance(bind, AsyncEngine):
-        return bind.execution_options(**{WRITE_INTENT_OPTION: True})
+        return bind.execution_options(**{WRITE_INTENT_OPTION: intent})
     return bind
 
 

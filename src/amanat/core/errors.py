@@ -116,6 +116,23 @@ class ServiceUnavailable(AmanatError):
     title = "Service unavailable"
 
 
+class Overloaded(ServiceUnavailable):
+    """Past capacity: refused at once rather than queued for seconds; with `Retry-After`."""
+
+    code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(
+            f"{message} Try again in {wait_in_words(self.retry_after)}.",
+            retry_after=self.retry_after,
+        )
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class ConfigurationError(Exception):
     """A setting, key or file the operator must fix; shown as one line, exit status 2."""
 

@@ -43,15 +43,31 @@ _PASSWORD_WORKERS = ThreadPoolExecutor(
 )
 
 
+_in_pool = 0  # password jobs of this process queued or running in the pool
+
+
 async def run_password_work(
     work: Callable[_Params, _Result], *args: _Params.args, **kwargs: _Params.kwargs
 ) -> _Result:
     """Run a hash or a verification (or a password check that hashes) off the event loop, in
     the per-core pool above; the caller's context (request id) goes along, as with
     `asyncio.to_thread`."""
+    global _in_pool
     context = contextvars.copy_context()
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_PASSWORD_WORKERS, lambda: context.run(work, *args, **kwargs))
+    _in_pool += 1
+    try:
+        return await loop.run_in_executor(
+            _PASSWORD_WORKERS, lambda: context.run(work, *args, **kwargs)
+        )
+    finally:
+        _in_pool -= 1
+
+
+def password_pool_full(per_core: int) -> bool:
+    """Whether `per_core` jobs per core are already queued or running: a new one would wait
+    that many hash times (about 30 ms each) before it even starts. 0 means no bound."""
+    return per_core > 0 and _in_pool >= per_core * _usable_cores()
 
 
 @lru_cache(maxsize=1)

@@ -18,13 +18,13 @@ from amanat.audit.records import record_event
 from amanat.core.clock import utcnow
 from amanat.core.crypto import MasterKeyring
 from amanat.core.db import end_read_before_slow_work
-from amanat.core.errors import TooManyRequests, Unauthenticated
+from amanat.core.errors import Overloaded, TooManyRequests, Unauthenticated
 from amanat.core.logging import get_logger
 from amanat.core.settings import Settings
 from amanat.identity import mfa, throttle
 from amanat.identity.accounts import account_in_use
 from amanat.identity.credentials import password_matches
-from amanat.identity.hashing import hash_password, run_password_work
+from amanat.identity.hashing import hash_password, password_pool_full, run_password_work
 from amanat.identity.mfa_enrolment import mfa_required
 from amanat.identity.models import RecoveryCode, User, UserSession
 from amanat.identity.not_me import alert_new_device
@@ -87,6 +87,10 @@ async def sign_in(
     user = await _find_user(session, ring, login) if len(password) <= 1024 else None
     keys = _throttle_keys(ring, user, login, client_address)
     gate = await _gate(session, settings, keys, "Too many failed sign-ins.")
+    # Past capacity a sign-in is refused at once (503, `Retry-After`) rather than queued behind
+    # seconds of hashing; the same for every login, known or not.
+    if password_pool_full(settings.signin_queue_per_core):
+        raise Overloaded("Too many sign-ins at once right now.")
     # The hash takes tens of milliseconds: hold no lock meanwhile, and let other requests run.
     await end_read_before_slow_work(session)
     matched, needs_rehash = await run_password_work(password_matches, user, password[:1024])

@@ -8,9 +8,14 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from amanat.core.db import ReadConflict, is_write_conflict
 from amanat.core.errors import AmanatError
 from amanat.core.settings import Settings
 from amanat.web.state import AppState
+
+# Set by the front door when it runs a request again after a `ReadConflict`.
+AS_WRITER = "amanat_as_writer"
+READING_METHODS = frozenset({"GET", "HEAD"})
 
 
 def app_state(request: Request) -> AppState:
@@ -19,17 +24,35 @@ def app_state(request: Request) -> AppState:
 
 
 async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The one owner of a request's session: commit on success, roll back on any error."""
+    """The one owner of a request's session: commit on success, roll back on any error.
+
+    A GET begins as a reader (on SQLite a deferred transaction, beside any writer: most GETs
+    write nothing, and the rest only now and then, like a session's once-a-minute touch). If
+    such a request must write after another connection did, SQLite refuses, and the request
+    is run again once as a writer (`ReadConflict`, caught by the front door).
+    """
     database = app_state(request).require_database()
-    async with database.sessionmaker() as session:
+    reading = (
+        database.read_sessionmaker is not None
+        and request.method in READING_METHODS
+        and not request.scope.get("state", {}).get(AS_WRITER, False)
+    )
+    maker = database.read_sessionmaker if reading else database.sessionmaker
+    assert maker is not None
+    async with maker() as session:
         try:
-            yield session
-            await session.commit()
-        except AmanatError as exc:
-            await (session.commit() if exc.keep_changes else session.rollback())
-            raise
-        except BaseException:
-            await session.rollback()
+            try:
+                yield session
+                await session.commit()
+            except AmanatError as exc:
+                await (session.commit() if exc.keep_changes else session.rollback())
+                raise
+            except BaseException:
+                await session.rollback()
+                raise
+        except Exception as exc:
+            if reading and is_write_conflict(exc):
+                raise ReadConflict from exc
             raise
 
 

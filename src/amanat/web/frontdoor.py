@@ -14,8 +14,10 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
+from amanat.core.db import ReadConflict
 from amanat.core.ids import new_request_id
 from amanat.core.logging import get_logger
+from amanat.web.deps import AS_WRITER
 from amanat.web.metrics import Metrics
 from amanat.web.problems import internal_error_response
 from amanat.web.proxy import TrustedProxies
@@ -108,7 +110,16 @@ class FrontDoor:
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, send_with_headers)
+            try:
+                await self.app(scope, limited_receive, send_with_headers)
+            except ReadConflict:
+                if response_started:
+                    raise
+                # A reader had to write after someone else did: once more, as a writer. Only a
+                # GET begins as a reader, and it has no body to read again.
+                state[AS_WRITER] = True
+                log.debug("read_conflict_retried", path=scope.get("path", ""))
+                await self.app(scope, _empty_body, send_with_headers)
         except Exception:
             log.exception("unhandled_error", path=scope.get("path", ""))
             if not response_started:
@@ -137,6 +148,10 @@ class FrontDoor:
             if name == b"x-forwarded-for"
         ]
         return self.trusted_proxies.client_address(peer_host, forwarded)
+
+
+async def _empty_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 async def _refusing_receive() -> Message:

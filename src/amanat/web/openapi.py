@@ -74,6 +74,11 @@ _ANONYMOUS = {
 _CHECKS_CREDENTIALS = {
     ("/api/v1/session", "post"): "The login or password is not right (`signin_failed`).",
 }
+# Operations that shed load past capacity: 503 `overloaded` at once instead of a long queue.
+_SHEDS = {
+    ("/api/v1/session", "post"): "Too busy right now (`overloaded`); `Retry-After` says when "
+    "to try again.",
+}
 _SESSION_DEPENDENCIES = frozenset(
     {auth.any_session, auth.enrolling_user, auth.signed_in, auth.optional_authentication}
 )
@@ -154,6 +159,7 @@ def describe(app: FastAPI) -> dict[str, Any]:
                 **_ALWAYS,
                 **(_SIGNED_IN if signed_in else _ANONYMOUS),
                 **({"401": refusal} if refusal else {}),
+                **({"503": _SHEDS[(path, method)]} if (path, method) in _SHEDS else {}),
             }.items():
                 responses[status] = _problem(description)
             if signed_in:
