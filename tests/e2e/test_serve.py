@@ -23,9 +23,18 @@ def test_serve_brings_up_https_with_security_headers(tmp_path: Path) -> None:
     with running_server(tmp_path, env) as server:
         with httpx.Client(verify=ssl.create_default_context(cafile=str(server.cert))) as http:
             response = http.get(f"{server.url}/healthz")
+            head = http.head(f"{server.url}/signin")
+            page = http.get(f"{server.url}/signin")  # the same connection, still in step
             ready = http.get(f"{server.url}/readyz")
         first_cert = server.cert.read_bytes()
     assert response.status_code == 200
+    # HEAD is GET without the body, through uvicorn too (RFC 9110 §9.3.2).
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-type"] == page.headers["content-type"]
+    assert int(head.headers["content-length"]) > 0
+    assert page.status_code == 200
+    assert "<form" in page.text
+    assert "Content-Length" not in "\n".join(server.output)  # no "shorter than" error
     assert "max-age=" in response.headers["strict-transport-security"]
     assert "default-src 'self'" in response.headers["content-security-policy"]
     assert ready.json() == {"status": "ready", "database": "ok"}

@@ -73,7 +73,9 @@ class FrontDoor:
         # headers, Content-Length included, that GET would send.
         head = method == "HEAD"
         if head:
-            scope["method"] = "GET"
+            # A copy: the server keeps reading its own scope's method, and for a HEAD it expects
+            # no body whatever Content-Length says.
+            scope = {**scope, "method": "GET"}
         request_id = new_request_id()
         nonce = secrets.token_urlsafe(16)
         state = scope.setdefault("state", {})
