@@ -87,6 +87,17 @@ async def confirm_totp_enrolment(
         )
     user.totp_last_step = step
     user.mfa_enabled_at = utcnow()
+    codes = await store_new_recovery_codes(session, user)
+    # A factor change ends the other sessions (ASVS V7.4.3).
+    await end_all_sessions(session, user.id, keep_session_id=session_id)
+    await note_factor_change(session, user, "user.mfa_enable", session_id, context)
+    await session.flush()
+    return codes
+
+
+async def store_new_recovery_codes(session: AsyncSession, user: User) -> list[str]:
+    """A fresh set of recovery codes in place of any earlier ones; the clear codes are returned
+    once, to be shown, and only their hashes are kept."""
     codes = mfa.new_recovery_codes()
     await session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     for code_text in codes:
@@ -98,12 +109,21 @@ async def confirm_totp_enrolment(
                 code_hash=mfa.hash_recovery_code(code_text),
             )
         )
-    # A factor change ends the other sessions (ASVS V7.4.3).
-    await end_all_sessions(session, user.id, keep_session_id=session_id)
+    return codes
+
+
+async def note_factor_change(
+    session: AsyncSession,
+    user: User,
+    action: str,
+    session_id: str | None,
+    context: RequestContext | None,
+) -> None:
+    """Audit a change of the user's own second factor, and put it in their security history."""
     await record_event(
         session,
         actor=AuditActor(user.id, user.role.value),
-        action="user.mfa_enable",
+        action=action,
         account_id=user.account_id,
         target_type="user",
         target_id=user.id,
@@ -116,5 +136,3 @@ async def confirm_totp_enrolment(
         context=context,
         session_id=session_id,
     )
-    await session.flush()
-    return codes

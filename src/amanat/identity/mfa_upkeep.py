@@ -10,20 +10,21 @@ only then does it replace the old one, which stops working at that moment.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from amanat.activity.service import RequestContext, record_security_event
-from amanat.audit.actors import AuditActor
-from amanat.audit.records import record_event
+from amanat.activity.service import RequestContext
 from amanat.core.clock import UTC, utcnow
 from amanat.core.crypto import MasterKeyring
 from amanat.core.errors import InvalidInput, TooManyRequests
-from amanat.core.ids import new_id
 from amanat.core.settings import Settings
 from amanat.identity import mfa, throttle
 from amanat.identity.mail import send_identity_mail
-from amanat.identity.mfa_enrolment import TotpEnrolment
+from amanat.identity.mfa_enrolment import (
+    TotpEnrolment,
+    note_factor_change,
+    store_new_recovery_codes,
+)
 from amanat.identity.models import RecoveryCode, User, UserSession
 from amanat.identity.reauthentication import check_current_password, report_lock
 from amanat.identity.secrets_at_rest import open_secret, seal_secret
@@ -106,21 +107,6 @@ async def reauthenticate(
     )
 
 
-async def _store_new_codes(session: AsyncSession, user: User) -> list[str]:
-    codes = mfa.new_recovery_codes()
-    await session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-    for code_text in codes:
-        session.add(
-            RecoveryCode(
-                id=new_id(),
-                account_id=user.account_id,
-                user_id=user.id,
-                code_hash=mfa.hash_recovery_code(code_text),
-            )
-        )
-    return codes
-
-
 async def _tell(
     session: AsyncSession, ring: MasterKeyring, user: User, template: str, **context: object
 ) -> None:
@@ -139,31 +125,6 @@ async def _tell(
     )
 
 
-async def _noted(
-    session: AsyncSession,
-    user: User,
-    action: str,
-    session_id: str | None,
-    context: RequestContext | None,
-) -> None:
-    await record_event(
-        session,
-        actor=AuditActor(user.id, user.role.value),
-        action=action,
-        account_id=user.account_id,
-        target_type="user",
-        target_id=user.id,
-    )
-    await record_security_event(
-        session,
-        kind="mfa_change",
-        user_id=user.id,
-        account_id=user.account_id,
-        context=context,
-        session_id=session_id,
-    )
-
-
 async def regenerate_recovery_codes(
     session: AsyncSession,
     ring: MasterKeyring,
@@ -179,8 +140,10 @@ async def regenerate_recovery_codes(
     await reauthenticate(
         session, ring, settings, user=user, password=password, code=code, context=context
     )
-    codes = await _store_new_codes(session, user)
-    await _noted(session, user, "user.mfa_recovery_codes_regenerate", session_id, context)
+    codes = await store_new_recovery_codes(session, user)
+    await note_factor_change(
+        session, user, "user.mfa_recovery_codes_regenerate", session_id, context
+    )
     await _tell(session, ring, user, "recovery_codes_new", count=len(codes))
     await session.flush()
     return codes
@@ -245,6 +208,6 @@ async def confirm_replacement(
     user.mfa_enabled_at = utcnow()
     # A factor change ends the other sessions (ASVS V7.4.3).
     await end_all_sessions(session, user.id, keep_session_id=row.id)
-    await _noted(session, user, "user.mfa_replace", row.id, context)
+    await note_factor_change(session, user, "user.mfa_replace", row.id, context)
     await _tell(session, ring, user, "authenticator_replaced")
     await session.flush()

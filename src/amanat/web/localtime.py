@@ -30,12 +30,12 @@ _FORMATS = {
 @lru_cache(maxsize=64)
 def zone_named(name: str | None) -> ZoneInfo:
     """The zone called `name`, or the default zone when it is unset or unknown."""
-    if name:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    return ZoneInfo(DEFAULT_TIME_ZONE)
+    if not name:
+        return ZoneInfo(DEFAULT_TIME_ZONE)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):  # a zone removed from the system's tz data
+        return ZoneInfo(DEFAULT_TIME_ZONE)
 
 
 @lru_cache(maxsize=1)
